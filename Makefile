@@ -1,0 +1,42 @@
+# Two entry points: `make run` (demo server on SQLite) and `make test` (whole suite on PostgreSQL).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+RUN_ENV := DEBUG=$${DEBUG:-1}
+
+.PHONY: run test install lint clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(RUN_ENV) $(PY) manage.py migrate --no-input
+	$(RUN_ENV) $(PY) manage.py seed
+	@echo
+	@TOKEN=$$($(RUN_ENV) $(PY) manage.py create_token --user rajraspberry --scopes "project:read project:releases org:read" | tail -n 1); \
+	 echo "Bearer token: $$TOKEN"; \
+	 echo "DSN for project sentry: $$($(RUN_ENV) $(PY) manage.py project_dsn --org sentry --project sentry 2>/dev/null | tail -n 1)"; \
+	 echo "Try:"; \
+	 echo "  curl -H 'Authorization: Bearer $$TOKEN' 'http://$(HOST):$(PORT)/api/0/organizations/sentry/releases/control@abc123/?health=1&adoptionStages=1'"; \
+	 echo
+	$(RUN_ENV) $(PY) manage.py runserver $(HOST):$(PORT)
+
+# Uses DATABASE_URL when it is set; otherwise starts a throwaway PostgreSQL for the run.
+test: install
+	$(VENV)/bin/ruff check .
+	DJANGO_SETTINGS_MODULE=config.settings_test $(PY) manage.py makemigrations --check --dry-run
+ifdef DATABASE_URL
+	$(PY) -m pytest $(PYTEST_ARGS)
+else
+	$(PY) scripts/pgtmp.py -- $(PY) -m pytest $(PYTEST_ARGS)
+endif
+
+clean:
+	rm -rf $(VENV) db.sqlite3

@@ -1,0 +1,69 @@
+"""What a caller may do in one organization: scopes and visible projects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import QuerySet
+
+from .models import ApiToken, Organization, OrganizationMember
+from .scopes import ROLE_SCOPES
+
+if TYPE_CHECKING:
+    from releases.models import Project
+
+
+@dataclass(frozen=True)
+class Access:
+    """A caller's access to one organization.
+
+    ``sees_all_projects`` is true for organization tokens and superusers. Member access is split
+    as in Sentry: *member* projects are those of the caller's teams; *accessible* projects add
+    every project when the organization has open membership.
+    """
+
+    organization: Organization
+    scopes: frozenset[str]
+    member: OrganizationMember | None = None
+    sees_all_projects: bool = False
+
+    def has_any_scope(self, scopes: frozenset[str] | set[str]) -> bool:
+        return bool(self.scopes & scopes)
+
+    def member_projects(self) -> QuerySet[Project]:
+        from releases.models import Project
+
+        projects = Project.objects.filter(organization=self.organization)
+        if self.sees_all_projects:
+            return projects
+        if self.member is None:
+            return projects.none()
+        return projects.filter(teams__members=self.member).distinct()
+
+    def accessible_projects(self) -> QuerySet[Project]:
+        if self.organization.open_membership and self.member is not None:
+            from releases.models import Project
+
+            return Project.objects.filter(organization=self.organization)
+        return self.member_projects()
+
+
+def access_for(user: Any, token: ApiToken | None, organization: Organization) -> Access | None:
+    """The caller's access to ``organization``, or None when the caller is not part of it."""
+    if token is not None and token.kind == ApiToken.Kind.ORGANIZATION:
+        if token.organization_id != organization.pk:
+            return None
+        return Access(organization, frozenset(token.scopes), sees_all_projects=True)
+    if user is None or not user.is_authenticated:
+        return None
+    member = OrganizationMember.objects.filter(organization=organization, user=user).first()
+    if member is not None:
+        scopes = ROLE_SCOPES[member.role]
+    elif user.is_superuser:
+        scopes = ROLE_SCOPES["owner"]
+    else:
+        return None
+    if token is not None:
+        scopes = scopes & frozenset(token.scopes)
+    return Access(organization, scopes, member=member, sees_all_projects=member is None)

@@ -1,0 +1,83 @@
+"""Organization endpoint plumbing and the API root (``GET /api/0/``)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from django.db.models import Q
+from rest_framework import exceptions, permissions
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .access import Access, access_for
+from .models import ApiToken, Organization
+
+
+def get_organization_or_404(id_or_slug: str) -> Organization:
+    lookup = Q(slug=id_or_slug)
+    if id_or_slug.isdigit():
+        lookup |= Q(pk=int(id_or_slug))
+    organization = Organization.objects.filter(lookup).order_by("-slug").first()
+    if organization is None:
+        raise exceptions.NotFound("The requested resource does not exist")
+    return organization
+
+
+class OrganizationEndpointMixin:
+    """For views under ``organizations/<organization_id_or_slug>/``.
+
+    ``self.organization`` resolves the organization (404 when unknown); ``self.access`` is the
+    caller's access to it, checked against the permission class's ``scope_map`` (403 when the
+    caller is not part of the organization or lacks every suitable scope).
+    """
+
+    request: Request
+    kwargs: dict[str, Any]
+
+    @cached_property
+    def organization(self) -> Organization:
+        return get_organization_or_404(self.kwargs["organization_id_or_slug"])
+
+    @cached_property
+    def access(self) -> Access:
+        token = self.request.auth if isinstance(self.request.auth, ApiToken) else None
+        access = access_for(self.request.user, token, self.organization)
+        required = self._required_scopes()
+        if access is None or (required and not access.has_any_scope(required)):
+            raise exceptions.PermissionDenied()
+        return access
+
+    def _required_scopes(self) -> frozenset[str]:
+        for permission in self.get_permissions():  # type: ignore[attr-defined]
+            scope_map = getattr(permission, "scope_map", None)
+            if scope_map is not None:
+                return frozenset(scope_map.get(self.request.method, frozenset()))
+        return frozenset()
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        # Resolve organization and access up front: 404 and 403 come before anything else.
+        self.access  # noqa: B018
+
+
+class ApiRootView(APIView):
+    """What sentry-cli's ``info`` reads: the caller and the token's scopes."""
+
+    permission_classes = [permissions.IsAuthenticatedOrReadOnly]
+
+    def get(self, request: Request) -> Response:
+        token = request.auth if isinstance(request.auth, ApiToken) else None
+        user = request.user if request.user.is_authenticated else None
+        body: dict[str, Any] = {"version": "0", "auth": None, "user": None}
+        if token is not None:
+            body["auth"] = {"scopes": sorted(token.scopes)}
+        if user is not None:
+            body["user"] = {
+                "id": str(user.pk),
+                "name": user.get_display_name(),
+                "username": user.username,
+                "email": user.email,
+            }
+        return Response(body)

@@ -1,0 +1,171 @@
+"""Admin for projects, repositories, commits, deploys and, above all, editing releases."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from .models import (
+    Commit,
+    CommitAuthor,
+    Deploy,
+    Environment,
+    Project,
+    PullRequest,
+    Release,
+    ReleaseCommit,
+    ReleaseHeadCommit,
+    ReleaseProject,
+    ReleaseProjectEnvironment,
+    ReleaseStatus,
+    Repository,
+)
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ("slug", "name", "organization", "platform", "date_added")
+    list_select_related = ("organization",)
+    list_filter = ("organization", "platform")
+    search_fields = ("slug", "name")
+    autocomplete_fields = ("organization", "teams")
+
+
+@admin.register(Environment)
+class EnvironmentAdmin(admin.ModelAdmin):
+    list_display = ("name", "organization", "date_added")
+    list_select_related = ("organization",)
+    list_filter = ("organization",)
+    search_fields = ("name",)
+    autocomplete_fields = ("organization",)
+
+
+@admin.register(Repository)
+class RepositoryAdmin(admin.ModelAdmin):
+    list_display = ("name", "organization", "provider", "status", "url", "date_added")
+    list_select_related = ("organization",)
+    list_filter = ("organization", "provider", "status")
+    search_fields = ("name", "external_slug")
+    autocomplete_fields = ("organization",)
+
+
+@admin.register(CommitAuthor)
+class CommitAuthorAdmin(admin.ModelAdmin):
+    list_display = ("name", "email", "organization")
+    list_select_related = ("organization",)
+    search_fields = ("name", "email")
+    autocomplete_fields = ("organization",)
+
+
+@admin.register(Commit)
+class CommitAdmin(admin.ModelAdmin):
+    list_display = ("key", "repository", "author", "date_added")
+    list_select_related = ("repository", "author")
+    search_fields = ("key", "message")
+    autocomplete_fields = ("organization", "repository", "author")
+
+
+@admin.register(PullRequest)
+class PullRequestAdmin(admin.ModelAdmin):
+    list_display = ("key", "title", "repository", "status", "merge_commit_sha", "date_added")
+    list_select_related = ("repository",)
+    list_filter = ("status",)
+    search_fields = ("key", "title", "merge_commit_sha")
+    autocomplete_fields = ("organization", "repository", "author")
+
+
+@admin.register(Deploy)
+class DeployAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "release", "environment", "date_started", "date_finished")
+    list_select_related = ("release", "environment")
+    search_fields = ("name", "release__version", "environment__name")
+    autocomplete_fields = ("organization", "release", "environment")
+
+
+@admin.register(ReleaseProjectEnvironment)
+class ReleaseProjectEnvironmentAdmin(admin.ModelAdmin):
+    list_display = ("release", "project", "environment", "first_seen", "last_seen", "adopted",
+                    "unadopted", "new_issues_count")  # fmt: skip
+    list_select_related = ("release", "project", "environment")
+    search_fields = ("release__version", "project__slug", "environment__name")
+    autocomplete_fields = ("release", "project", "environment")
+
+
+class ReleaseProjectInline(admin.TabularInline):
+    model = ReleaseProject
+    extra = 0
+    autocomplete_fields = ("project",)
+
+
+class ReleaseCommitInline(admin.TabularInline):
+    model = ReleaseCommit
+    extra = 0
+    autocomplete_fields = ("commit",)
+    ordering = ("order",)
+
+
+class ReleaseHeadCommitInline(admin.TabularInline):
+    model = ReleaseHeadCommit
+    extra = 0
+    autocomplete_fields = ("repository", "commit")
+
+
+class DeployInline(admin.TabularInline):
+    model = Deploy
+    extra = 0
+    fields = ("environment", "name", "url", "date_started", "date_finished")
+    autocomplete_fields = ("environment",)
+
+
+@admin.register(Release)
+class ReleaseAdmin(admin.ModelAdmin):
+    list_display = ("version", "status_display", "organization", "project_list", "commit_count",
+                    "total_deploys", "date_added", "date_released")  # fmt: skip
+    list_select_related = ("organization",)
+    list_filter = ("status", "organization", "projects")
+    search_fields = ("version",)
+    date_hierarchy = "date_added"
+    ordering = ("-date_added", "-id")
+    autocomplete_fields = ("organization", "owner", "last_commit", "last_deploy")
+    readonly_fields = ("user_agent", "commit_count", "total_deploys", "authors", "package",
+                       "major", "minor", "patch", "revision", "prerelease", "build_code",
+                       "build_number")  # fmt: skip
+    fieldsets = (
+        (None, {"fields": ("organization", "version", "status", "ref", "url", "owner", "data")}),
+        ("Dates", {"fields": ("date_added", "date_started", "date_released")}),
+        ("Commits and deploys", {"fields": ("commit_count", "last_commit", "authors",
+                                            "total_deploys", "last_deploy")}),
+        ("Parsed version", {"classes": ("collapse",),
+                            "fields": ("package", "major", "minor", "patch", "revision",
+                                       "prerelease", "build_code", "build_number")}),
+        ("Client", {"fields": ("user_agent",)}),
+    )  # fmt: skip
+    inlines = (ReleaseProjectInline, ReleaseCommitInline, ReleaseHeadCommitInline, DeployInline)
+    actions = ("archive", "restore")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Release]:
+        return super().get_queryset(request).prefetch_related("projects")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Release | None = None) -> tuple:
+        # The version and organization identify a release; they are set once, on creation.
+        base = tuple(self.readonly_fields)
+        return (*base, "organization", "version") if obj else base
+
+    @admin.display(description="status", ordering="status")
+    def status_display(self, obj: Release) -> str:
+        return obj.status_name
+
+    @admin.display(description="projects")
+    def project_list(self, obj: Release) -> str:
+        return ", ".join(sorted(p.slug for p in obj.projects.all()))
+
+    @admin.action(description="Archive selected releases")
+    def archive(self, request: HttpRequest, queryset: QuerySet[Release]) -> None:
+        count = queryset.update(status=ReleaseStatus.ARCHIVED)
+        self.message_user(request, f"Archived {count} release(s).", messages.SUCCESS)
+
+    @admin.action(description="Restore selected releases")
+    def restore(self, request: HttpRequest, queryset: QuerySet[Release]) -> None:
+        count = queryset.update(status=ReleaseStatus.OPEN)
+        self.message_user(request, f"Restored {count} release(s).", messages.SUCCESS)

@@ -1,0 +1,8 @@
+"""App configuration."""
+
+from django.apps import AppConfig
+
+
+class ReleasesConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "releases"

@@ -1,0 +1,68 @@
+"""Shared fixtures: an organization with a team, a member, tokens and API clients."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.models import Organization, OrganizationMember, Team, User
+from releases.models import Project
+from tests.factories import (
+    MemberFactory,
+    OrganizationFactory,
+    ProjectFactory,
+    TeamFactory,
+    UserFactory,
+    create_token,
+)
+
+DEFAULT_SCOPES = ["org:read", "project:read", "project:write", "project:releases"]
+
+
+@pytest.fixture
+def org() -> Organization:
+    return OrganizationFactory(slug="acme")
+
+
+@pytest.fixture
+def team(org: Organization) -> Team:
+    return TeamFactory(organization=org, slug="core")
+
+
+@pytest.fixture
+def project(org: Organization, team: Team) -> Project:
+    return ProjectFactory(organization=org, slug="backend", name="Backend", teams=[team])
+
+
+@pytest.fixture
+def user() -> User:
+    return UserFactory(username="alice", email="alice@example.com")
+
+
+@pytest.fixture
+def member(org: Organization, user: User, team: Team) -> OrganizationMember:
+    return MemberFactory(organization=org, user=user, teams=[team])
+
+
+@pytest.fixture
+def token(member: OrganizationMember) -> Callable[..., str]:
+    """``token(scopes=[...])``: a user token of the member."""
+
+    def make(scopes: list[str] | None = None) -> str:
+        return create_token(user=member.user, scopes=scopes or DEFAULT_SCOPES)
+
+    return make
+
+
+@pytest.fixture
+def api_client(token: Callable[..., str]) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token()}")
+    return client
+
+
+@pytest.fixture
+def anon_client() -> APIClient:
+    return APIClient()
