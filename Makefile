@@ -20,9 +20,10 @@ run: install
 	$(RUN_ENV) $(PY) manage.py migrate --no-input
 	$(RUN_ENV) $(PY) manage.py seed
 	@echo
-	@TOKEN=$$($(RUN_ENV) $(PY) manage.py create_token --user rajraspberry --scopes "project:read project:releases org:read" | tail -n 1); \
+	@TOKEN=$$($(RUN_ENV) $(PY) manage.py create_token --user rajraspberry --scopes "org:read project:read project:write project:releases project:admin" | tail -n 1); \
 	 echo "Bearer token: $$TOKEN"; \
-	 echo "DSN for project sentry: $$($(RUN_ENV) $(PY) manage.py project_dsn --org sentry --project sentry 2>/dev/null | tail -n 1)"; \
+	 DSN=$$($(RUN_ENV) $(PY) manage.py project_dsn --org sentry --project sentry 2>/dev/null | tail -n 1); \
+	 if [ -n "$$DSN" ]; then echo "DSN of project sentry (for sentry-sdk): $$DSN"; fi; \
 	 echo "Try:"; \
 	 echo "  curl -H 'Authorization: Bearer $$TOKEN' 'http://$(HOST):$(PORT)/api/0/organizations/sentry/releases/control@abc123/?health=1&adoptionStages=1'"; \
 	 echo

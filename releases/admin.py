@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -21,6 +23,7 @@ from .models import (
     ReleaseStatus,
     Repository,
 )
+from .services import release_refresh_deploys
 
 
 @admin.register(Project)
@@ -151,6 +154,11 @@ class ReleaseAdmin(admin.ModelAdmin):
         # The version and organization identify a release; they are set once, on creation.
         base = tuple(self.readonly_fields)
         return (*base, "organization", "version") if obj else base
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        # Deploys edited inline: keep the stored deployCount and lastDeploy in step.
+        release_refresh_deploys(release=form.instance)
 
     @admin.display(description="status", ordering="status")
     def status_display(self, obj: Release) -> str:

@@ -172,11 +172,17 @@ def deploy_create(
         date_started=date_started,
         date_finished=date_finished or timezone.now(),
     )
-    # Count under a row lock so that concurrent deploys do not lose an increment.
+    release_refresh_deploys(release=release)
+    return deploy
+
+
+@transaction.atomic
+def release_refresh_deploys(*, release: Release) -> None:
+    """Recount ``deployCount`` and repoint ``lastDeploy`` (the latest finished deploy)."""
+    # Under a row lock, so that concurrent deploys do not lose an increment.
     locked = Release.objects.select_for_update().get(pk=release.pk)
-    locked.total_deploys = Deploy.objects.filter(release=locked).count()
-    latest = Deploy.objects.filter(release=locked).order_by("-date_finished", "-pk").first()
-    locked.last_deploy = latest
+    deploys = Deploy.objects.filter(release=locked)
+    locked.total_deploys = deploys.count()
+    locked.last_deploy = deploys.order_by("-date_finished", "-pk").first()
     locked.save(update_fields=["total_deploys", "last_deploy"])
     release.total_deploys, release.last_deploy = locked.total_deploys, locked.last_deploy
-    return deploy

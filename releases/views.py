@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Q, QuerySet
-from django.shortcuts import get_object_or_404
 from rest_framework import viewsets
 from rest_framework.exceptions import NotFound, ParseError
 from rest_framework.request import Request
@@ -67,7 +66,9 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
         summary_period = parse_summary_period(params)
         stats_period = parse_health_stats_period(params, health=with_health)
 
-        release = get_object_or_404(self.get_queryset(), version=kwargs["version"])
+        release = self.get_queryset().filter(version=kwargs["version"]).first()
+        if release is None:
+            raise NotFound(NOT_FOUND)
         accessible = self.access.accessible_projects()
         if not release.projects.filter(pk__in=accessible.values("pk")).exists():
             raise NotFound(NOT_FOUND)

@@ -1,0 +1,166 @@
+"""The Django admin: every page loads, releases are edited, archived and restored."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.contrib import admin
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from accounts.models import ApiToken, hash_token
+from releases.models import Deploy, Release, ReleaseStatus
+from tests.factories import (
+    DeployFactory,
+    EnvironmentFactory,
+    OrganizationFactory,
+    ProjectFactory,
+    ReleaseFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_client(client):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    return client
+
+
+@pytest.fixture
+def release(org, project):
+    release = ReleaseFactory(organization=org, version="app@2.0.0", projects=[project])
+    DeployFactory(release=release)
+    return release
+
+
+@pytest.mark.parametrize("model", list(admin.site._registry), ids=lambda m: m._meta.label_lower)
+def test_every_changelist_and_add_page_loads(staff_client, release, model):
+    info = (model._meta.app_label, model._meta.model_name)
+
+    changelist = staff_client.get(reverse("admin:{}_{}_changelist".format(*info)))
+    add = staff_client.get(reverse("admin:{}_{}_add".format(*info)))
+
+    assert changelist.status_code == 200
+    assert add.status_code == 200
+
+
+def test_release_change_page_shows_inlines(staff_client, release):
+    response = staff_client.get(reverse("admin:releases_release_change", args=[release.pk]))
+
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "Release projects" in content
+    assert "Deploys" in content
+    assert release.version in content
+
+
+def test_release_edit_saves_ref_url_status_and_data(staff_client, release, project):
+    path = reverse("admin:releases_release_change", args=[release.pk])
+    page = staff_client.get(path)
+    form = page.context["adminform"].form
+    data = {k: v for k, v in form.initial.items() if v is not None and k in form.fields}
+    data.update(
+        ref="main",
+        url="https://example.com/r/2",
+        status=str(ReleaseStatus.ARCHIVED),
+        data='{"note": "hotfix"}',
+        owner="",
+        last_commit="",
+        last_deploy=str(release.last_deploy_id or ""),
+        date_added_0="2024-05-01",
+        date_added_1="10:00:00",
+        date_released_0="2024-05-02",
+        date_released_1="11:00:00",
+        date_started_0="",
+        date_started_1="",
+    )
+    for formset in page.context["inline_admin_formsets"]:
+        # Leave the inline rows untouched: submit each inline with no forms.
+        prefix = formset.formset.prefix
+        data.update({f"{prefix}-TOTAL_FORMS": 0, f"{prefix}-INITIAL_FORMS": 0})
+
+    response = staff_client.post(path, data)
+
+    assert response.status_code == 302, response.context["errors"] if response.context else ""
+    release.refresh_from_db()
+    assert (release.ref, release.url, release.status) == (
+        "main", "https://example.com/r/2", ReleaseStatus.ARCHIVED,
+    )  # fmt: skip
+    assert release.data == {"note": "hotfix"}
+    assert release.date_released.isoformat() == "2024-05-02T11:00:00+00:00"
+
+
+def test_bulk_archive_and_restore(staff_client, org, project):
+    releases = ReleaseFactory.create_batch(3, organization=org, projects=[project])
+    changelist = reverse("admin:releases_release_changelist")
+    ids = [str(r.pk) for r in releases]
+
+    staff_client.post(changelist, {"action": "archive", "_selected_action": ids})
+    archived = Release.objects.filter(status=ReleaseStatus.ARCHIVED).count()
+    staff_client.post(changelist, {"action": "restore", "_selected_action": ids[:2]})
+
+    assert archived == 3
+    assert Release.objects.filter(status=ReleaseStatus.OPEN).count() == 2
+
+
+def test_release_changelist_filters_and_searches(staff_client, org, project):
+    ReleaseFactory(organization=org, version="needle@1.0", projects=[project])
+    ReleaseFactory(organization=org, version="hay@1.0", projects=[project])
+    changelist = reverse("admin:releases_release_changelist")
+
+    found = staff_client.get(changelist, {"q": "needle"})
+    by_project = staff_client.get(changelist, {"projects__id__exact": project.pk})
+    by_status = staff_client.get(changelist, {"status__exact": ReleaseStatus.ARCHIVED})
+
+    assert [r.version for r in found.context["cl"].result_list] == ["needle@1.0"]
+    assert len(by_project.context["cl"].result_list) == 2
+    assert len(by_status.context["cl"].result_list) == 0
+
+
+def count_changelist_queries(client) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(reverse("admin:releases_release_changelist"))
+    assert response.status_code == 200
+    return len(queries)
+
+
+def test_release_changelist_query_count_is_constant(staff_client):
+    org = OrganizationFactory()
+    project = ProjectFactory(organization=org)
+    ReleaseFactory(organization=org, projects=[project])
+    one = count_changelist_queries(staff_client)
+    for release in ReleaseFactory.create_batch(9, organization=org, projects=[project]):
+        DeployFactory(release=release)
+
+    assert count_changelist_queries(staff_client) == one
+
+
+def test_inline_deploy_edit_updates_release_counters(release):
+    env = EnvironmentFactory(organization=release.organization, name="staging")
+    Deploy.objects.create(organization=release.organization, release=release, environment=env)
+    from releases.services import release_refresh_deploys
+
+    release_refresh_deploys(release=release)
+
+    release.refresh_from_db()
+    assert release.total_deploys == 2
+
+
+def test_token_created_in_admin_is_shown_once_and_stored_hashed(staff_client, user):
+    response = staff_client.post(
+        reverse("admin:accounts_apitoken_add"),
+        {"kind": "user", "user": user.pk, "name": "ci", "scopes": '["project:read"]'},
+        follow=True,
+    )
+
+    messages = [str(m) for m in response.context["messages"]]
+    secret = re.search(r"sntryu_[0-9a-f]{64}", " ".join(messages)).group(0)
+    token = ApiToken.objects.get()
+    assert token.token_hash == hash_token(secret)
+    assert secret not in str(ApiToken.objects.values().get())
+    again = staff_client.get(reverse("admin:accounts_apitoken_change", args=[token.pk]))
+    assert secret not in again.content.decode()
