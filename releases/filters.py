@@ -1,29 +1,46 @@
-"""Filter backends for releases: project, environment, status and the ``query`` syntax.
+"""Filter backends for releases: project, environment, status, date window and ``query``.
 
-Views that use them provide ``organization``, ``access`` and ``get_selected_projects()``.
-The same backends narrow the release list and the details endpoint's prev/next navigation.
+Views that use them provide ``organization``, ``get_selected_projects()`` and
+``get_environments()``. The same backends narrow the release list and the details
+endpoint's prev/next navigation.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
 
-from django.db.models import Q, QuerySet
+from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 from rest_framework.exceptions import NotFound, ParseError
 from rest_framework.filters import BaseFilterBackend
 from rest_framework.request import Request
 
+from . import querysyntax as qs
 from .models import Environment, Release, ReleaseProjectEnvironment, ReleaseStatus
+from .versioning import parse_release
 
-# ``1.0 (1234)`` also finds ``…1.0+1234``: the parenthesised suffix is a build code.
-_SUFFIX_FORM = re.compile(r"^(?P<text>.+?)\s+\((?P<build>[^()]+)\)$")
+# ``1.0 (1234)`` also finds ``…1.0+1234``: the UI shows build suffixes that way.
+_SUFFIX_FORM = re.compile(r"^(?P<text>.+?)\s+\((?P<build>[^()]+)\)\s*$")
+_RELATIVE_DATE = re.compile(r"^(?P<sign>[+-])(?P<amount>\d+)(?P<unit>[smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_COMPARISONS = {">": "gt", ">=": "gte", "<": "lt", "<=": "lte"}
+_FLIPPED = {">": "<=", ">=": "<", "<": ">=", "<=": ">"}
+STAGES = ("adopted", "low_adoption", "replaced")
+SEMVER_FORMAT_ERROR = (
+    'Invalid format of semantic version. For searching non-semver releases, use "release:" instead.'
+)
+SEMVER_IN_ERROR = "Invalid operation 'IN' for semantic version filter."
+NOT_FOUND = "The requested resource does not exist"
 
 
 def free_text_q(text: str) -> Q:
     """Case-insensitive substring of the version, plus the ``X (Y)`` → ``X+Y`` rule."""
     lookup = Q(version__icontains=text)
-    match = _SUFFIX_FORM.match(text.strip())
+    match = _SUFFIX_FORM.match(text)
     if match:
         lookup |= Q(version__icontains=f"{match['text']}+{match['build']}")
     return lookup
@@ -36,7 +53,7 @@ def get_environments(request: Request, organization: Any) -> list[Environment] |
         return None
     environments = list(Environment.objects.filter(organization=organization, name__in=names))
     if len({e.name for e in environments}) != len(set(names)):
-        raise NotFound("The requested resource does not exist")
+        raise NotFound(NOT_FOUND)
     return environments
 
 
@@ -85,13 +102,334 @@ class ReleaseStatusFilter(BaseFilterBackend):
         raise ParseError("invalid value for status")
 
 
-class ReleaseQueryFilter(BaseFilterBackend):
-    """``query``: free text matched against the version."""
+_PERIOD = re.compile(r"^(?P<amount>\d+)(?P<unit>[smhdw]?)$")
 
-    query_param = "query"
+
+def parse_stats_period(value: str) -> timedelta:
+    match = _PERIOD.match(value)
+    if not match:
+        raise ValueError(value)
+    return timedelta(**{_UNITS[match["unit"] or "s"]: int(match["amount"])})
+
+
+def parse_datetime_param(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class ReleaseDateRangeFilter(BaseFilterBackend):
+    """``statsPeriod`` or ``start``/``end``: releases added within the window."""
 
     def filter_queryset(self, request: Request, queryset: QuerySet, view: Any) -> QuerySet:
-        text = request.query_params.get(self.query_param, "").strip()
-        if not text:
-            return queryset
-        return queryset.filter(free_text_q(text))
+        params = request.query_params
+        period, start, end = params.get("statsPeriod"), params.get("start"), params.get("end")
+        try:
+            if period:
+                return queryset.filter(date_added__gte=timezone.now() - parse_stats_period(period))
+            if start is None and end is None:
+                return queryset
+            if not (start and end):
+                raise ValueError("start and end are both required")
+            window = (parse_datetime_param(start), parse_datetime_param(end))
+        except (ValueError, OverflowError) as exc:
+            raise ParseError(f"Invalid date range: {exc}") from None
+        if window[0] > window[1]:
+            raise ParseError("Invalid date range: start must be before end")
+        return queryset.filter(date_added__range=window)
+
+
+class ReleaseQueryFilter(BaseFilterBackend):
+    """``query``: Sentry's search syntax with AND, OR and parentheses (DECISIONS.md).
+
+    Each release key maps to a method building a ``Q``; free text is a case-insensitive
+    substring of the version. Unknown keys are refused with Sentry's message.
+    """
+
+    query_param = "query"
+    KEY_TO_LOOKUP: ClassVar[dict[str, str]] = {
+        "release": "release_q",
+        "release.version": "semver_q",
+        "release.package": "package_q",
+        "release.build": "build_q",
+        "release.stage": "stage_q",
+        "finalized": "finalized_q",
+        "release.created": "created_q",
+    }
+
+    def filter_queryset(self, request: Request, queryset: QuerySet, view: Any) -> QuerySet:
+        text = request.query_params.get(self.query_param, "")
+        try:
+            tree = qs.parse(text, check_key=self.check_key)
+            if tree is None:
+                return queryset
+            return queryset.filter(self.to_q(tree, view))
+        except qs.QuerySyntaxError as exc:
+            raise ParseError(str(exc)) from None
+
+    @classmethod
+    def check_key(cls, key: str) -> None:
+        if key not in cls.KEY_TO_LOOKUP:
+            raise qs.QuerySyntaxError(f"Invalid key for this search: {key}")
+
+    def to_q(self, node: qs.Node, view: Any) -> Q:
+        if isinstance(node, qs.And | qs.Or):
+            children = [self.to_q(child, view) for child in node.children]
+            combined = children[0]
+            for child in children[1:]:
+                combined = combined & child if isinstance(node, qs.And) else combined | child
+            return combined
+        if isinstance(node, qs.FreeText):
+            return free_text_q(node.text)
+        method: Callable[[qs.Term, Any], Q] = getattr(self, self.KEY_TO_LOOKUP[node.key])
+        return method(node, view)
+
+    # --- one method per key ------------------------------------------------------------------
+
+    @staticmethod
+    def _text_value(term: qs.Term) -> str:
+        """Keys without comparisons keep a written ``>``/``<`` as part of the value."""
+        assert isinstance(term.value, str)  # noqa: S101 - lists are handled by the callers
+        prefix = term.op if term.op in _COMPARISONS else ""
+        return prefix + term.value
+
+    @staticmethod
+    def _is_negative(term: qs.Term) -> bool:
+        return term.negated != (term.op == "!=")
+
+    def release_q(self, term: qs.Term, view: Any) -> Q:
+        values = term.value if isinstance(term.value, tuple) else (self._text_value(term),)
+        lookup = Q()
+        for value in values:
+            if qs.has_wildcard(value):
+                lookup |= Q(version__regex=qs.wildcard_to_regex(value))
+            elif value == "latest":
+                lookup |= Q(version__in=latest_versions(view))
+            else:
+                lookup |= Q(version=qs.unescape(value))
+        if not values:
+            lookup = Q(pk__in=[])
+        return ~lookup if self._is_negative(term) else lookup
+
+    def package_q(self, term: qs.Term, view: Any) -> Q:
+        values = term.value if isinstance(term.value, tuple) else (self._text_value(term),)
+        lookup = Q(package__in=[qs.unescape(v) for v in values])
+        return ~lookup if self._is_negative(term) else lookup
+
+    def build_q(self, term: qs.Term, view: Any) -> Q:
+        """A number compares with ``build_number``; text matches ``build_code`` (``*``: prefix)."""
+        if isinstance(term.value, tuple):
+            raise qs.QuerySyntaxError(SEMVER_IN_ERROR)
+        number = term.value if term.value.isdigit() and int(term.value) < 2**63 else None
+        if number is not None and term.op in _COMPARISONS:
+            op = _FLIPPED[term.op] if term.negated else term.op
+            return Q(**{f"build_number__{_COMPARISONS[op]}": int(number)})
+        if number is not None:
+            lookup = Q(build_number=int(number))
+        elif term.wildcard:
+            lookup = Q(build_code__regex=qs.wildcard_to_regex(self._text_value(term)))
+        else:
+            lookup = Q(build_code=qs.unescape(self._text_value(term)))
+        return ~lookup if self._is_negative(term) else lookup
+
+    def semver_q(self, term: qs.Term, view: Any) -> Q:
+        if isinstance(term.value, tuple):
+            raise qs.QuerySyntaxError(SEMVER_IN_ERROR)
+        value = qs.unescape(term.value) if not term.wildcard else term.value
+        package, _, version = value.rpartition("@")
+        parsed = parse_release(f"{package or 'dummy'}@{version}") if not term.wildcard else None
+        package_lookup = Q(package=package) if package else Q()
+        if parsed is not None and parsed.is_semver and parsed.fits_bigint:
+            key = (
+                parsed.major, parsed.minor, parsed.patch, parsed.revision, parsed.pre or "",
+            )  # fmt: skip
+            op = term.op
+            if op in ("=", "!="):
+                lookup = package_lookup & semver_compare_q("=", key)
+                return ~lookup if self._is_negative(term) else lookup
+            op = _FLIPPED[op] if term.negated else op
+            return package_lookup & semver_compare_q(op, key)
+        lookup = package_lookup & semver_prefix_q(version)
+        return ~lookup if self._is_negative(term) else lookup
+
+    def stage_q(self, term: qs.Term, view: Any) -> Q:
+        environments = view.get_environments()
+        if environments is None or len(environments) != 1:
+            raise qs.QuerySyntaxError("Choose a single environment to filter by release stage.")
+        values = term.value if isinstance(term.value, tuple) else (self._text_value(term),)
+        if not values or any(v not in STAGES for v in values):
+            raise qs.QuerySyntaxError("Unsupported release.stage value.")
+        stage = Q()
+        for value in values:
+            stage |= {
+                "adopted": Q(adopted__isnull=False, unadopted__isnull=True),
+                "replaced": Q(adopted__isnull=False, unadopted__isnull=False),
+                "low_adoption": Q(adopted__isnull=True),
+            }[value]
+        rows = ReleaseProjectEnvironment.objects.filter(
+            stage, environment=environments[0], project__in=view.get_selected_projects()
+        )
+        lookup = Q(pk__in=rows.values("release_id"))
+        return ~lookup if self._is_negative(term) else lookup
+
+    def finalized_q(self, term: qs.Term, view: Any) -> Q:
+        value = self._text_value(term) if isinstance(term.value, str) else ""
+        if value.lower() not in ("true", "false", "1", "0"):
+            raise qs.QuerySyntaxError(
+                f"finalized: Invalid boolean: {value}. Expected true, 1, false, or 0."
+            )
+        finalized = value.lower() in ("true", "1")
+        if self._is_negative(term):
+            finalized = not finalized
+        return Q(date_released__isnull=not finalized)
+
+    def created_q(self, term: qs.Term, view: Any) -> Q:
+        if isinstance(term.value, tuple):
+            raise qs.QuerySyntaxError("release.created: lists are not supported for dates.")
+        start, end, sign = parse_search_date(term.value)
+        if term.op in ("=", "!="):
+            if sign == "-":  # within the last N units
+                lookup = Q(date_added__gte=start)
+            elif sign == "+":  # older than N units
+                lookup = Q(date_added__lte=start)
+            elif start == end:
+                lookup = Q(date_added=start)
+            else:
+                lookup = Q(date_added__gte=start, date_added__lt=end)
+            return ~lookup if self._is_negative(term) else lookup
+        op = _FLIPPED[term.op] if term.negated else term.op
+        # A bare day is the interval [start, end): ">" means after it, "<=" up to its end.
+        if op == ">":
+            return Q(date_added__gte=end) if end != start else Q(date_added__gt=start)
+        if op == ">=":
+            return Q(date_added__gte=start)
+        if op == "<":
+            return Q(date_added__lt=start)
+        return Q(date_added__lt=end) if end != start else Q(date_added__lte=start)
+
+
+def parse_search_date(value: str) -> tuple[datetime, datetime, str | None]:
+    """A search date as ``(start, end, sign)``.
+
+    Relative values (``-3d``, ``+1h``) are the instant now minus the duration, with their
+    sign; a bare day is that whole UTC day ``[start, end)``; a datetime is an instant.
+    """
+    relative = _RELATIVE_DATE.match(value)
+    if relative:
+        moment = timezone.now() - timedelta(**{_UNITS[relative["unit"]]: int(relative["amount"])})
+        return moment, moment, relative["sign"]
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            day = datetime.fromisoformat(value).replace(tzinfo=UTC)
+            return day, day + timedelta(days=1), None
+        moment = parse_datetime_param(value)
+    except ValueError:
+        raise qs.QuerySyntaxError(
+            f"release.created: Invalid date: {value}. Expected +/-duration (e.g. +1h) or "
+            "ISO 8601-like (e.g. 2024-05-01T12:34:56.78)."
+        ) from None
+    return moment, moment, None
+
+
+_SEMVER_COLUMNS = ("major", "minor", "patch", "revision")
+
+
+def _prerelease_case(prefix: str = "") -> Case:
+    """1 for a release without pre-release, 0 with one: ``1.0.0-rc`` sorts before ``1.0.0``."""
+    return Case(
+        When(**{f"{prefix}prerelease": ""}, then=Value(1)),
+        default=Value(0),
+        output_field=IntegerField(),
+    )
+
+
+def semver_compare_q(op: str, key: tuple[int | None, ...] | tuple[Any, ...]) -> Q:
+    """Compare the semver columns with ``key`` = (major, minor, patch, revision, pre).
+
+    Lexicographic, portable (no row values), and only semver releases can match.
+    """
+    *numbers, pre = key
+    if op == "=":
+        return Q(**dict(zip(_SEMVER_COLUMNS, numbers, strict=True)), prerelease=pre)
+    greater = op in (">", ">=")
+    # The tail of the tuple: (no pre-release ranks above any pre-release, pre-release text).
+    if greater:
+        strict = (Q(prerelease="") | Q(prerelease__gt=pre)) if pre else Q(pk__in=[])
+    else:
+        strict = (~Q(prerelease="") & Q(prerelease__lt=pre)) if pre else ~Q(prerelease="")
+    if op in (">=", "<="):
+        strict |= Q(prerelease=pre)
+    comparison = "gt" if greater else "lt"
+    for index in reversed(range(len(numbers))):
+        column = _SEMVER_COLUMNS[index]
+        strict = Q(**{f"{column}__{comparison}": numbers[index]}) | (
+            Q(**{column: numbers[index]}) & strict
+        )
+    return strict & Q(major__isnull=False)
+
+
+def semver_prefix_q(version: str) -> Q:
+    """``1.*``, ``1.2.X`` or ``*``: equality on the numeric components before the wildcard."""
+    lookup = Q()
+    for column, part in zip(_SEMVER_COLUMNS, version.split(".")[:4], strict=False):
+        if part in ("*", "X"):
+            return lookup
+        if not part.isdigit():
+            raise qs.QuerySyntaxError(SEMVER_FORMAT_ERROR)
+        lookup &= Q(**{column: int(part)})
+    if not version.endswith(("*", "X")):
+        raise qs.QuerySyntaxError(SEMVER_FORMAT_ERROR)
+    return lookup
+
+
+def semver_ordering(prefix: str = "") -> list[Any]:
+    """``sort=semver``: highest version first, non-semver releases last, then newest.
+
+    ``prefix`` reaches the release through a relation (``"release__"``).
+    """
+    return [
+        *(F(f"{prefix}{column}").desc(nulls_last=True) for column in _SEMVER_COLUMNS),
+        _prerelease_case(prefix).desc(),
+        F(f"{prefix}prerelease").desc(nulls_last=True),
+        F(f"{prefix}date_added").desc(),
+        F(f"{prefix}id").desc(),
+    ]
+
+
+def latest_versions(view: Any) -> list[str]:
+    """The latest release of each selected project (search-syntax.md §3.3).
+
+    A project "follows semver" by its newest open releases; semver projects take their
+    highest version, the others their newest by ``COALESCE(date_released, date_added)``.
+    """
+    environments = view.get_environments()
+    versions: list[str] = []
+    for project in view.get_selected_projects():
+        releases = Release.objects.filter(projects=project).open()
+        if environments is not None:
+            releases = releases.filter(
+                pk__in=ReleaseProjectEnvironment.objects.filter(
+                    project=project, environment__in=environments
+                ).values("release_id")
+            )
+        recent = list(
+            releases.order_by("-date_added", "-pk").values_list("package", flat=True)[:10]
+        )
+        if _follows_semver([package is not None for package in recent]):
+            latest = releases.filter(major__isnull=False).order_by(*semver_ordering()).first()
+        else:
+            latest = releases.order_by(
+                Coalesce("date_released", "date_added").desc(), "-pk"
+            ).first()
+        if latest is not None:
+            versions.append(latest.version)
+    return versions
+
+
+def _follows_semver(recent: list[bool]) -> bool:
+    if not recent:
+        return False
+    if len(recent) < 3:
+        return recent[0]
+    if len(recent) < 10:
+        return any(recent[:3])
+    return any(recent[:3]) and sum(recent) >= 3

@@ -181,6 +181,15 @@ class ReleaseStatus(models.IntegerChoices):
     ARCHIVED = 1, "archived"
 
 
+# The foreign keys the release serializer follows (select them with the release).
+SERIALIZER_RELATIONS = (
+    "owner",
+    "last_deploy__environment",
+    "last_commit__repository",
+    "last_commit__author",
+)
+
+
 class ReleaseQuerySet(models.QuerySet["Release"]):
     def for_org(self, organization: Organization) -> ReleaseQuerySet:
         return self.filter(organization=organization)
@@ -194,12 +203,7 @@ class ReleaseQuerySet(models.QuerySet["Release"]):
 
     def with_serializer_relations(self) -> ReleaseQuerySet:
         """Everything the release serializer reads through foreign keys and prefetches."""
-        return self.select_related(
-            "owner",
-            "last_deploy__environment",
-            "last_commit__repository",
-            "last_commit__author",
-        ).prefetch_related("owner__emails")
+        return self.select_related(*SERIALIZER_RELATIONS).prefetch_related("owner__emails")
 
 
 class Release(models.Model):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 from rest_framework import viewsets
-from rest_framework.exceptions import NotFound, ParseError
+from rest_framework.exceptions import NotFound, ParseError, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -15,14 +16,26 @@ from accounts.views import OrganizationEndpointMixin
 
 from . import health
 from .filters import (
+    ReleaseDateRangeFilter,
     ReleaseEnvironmentFilter,
     ReleaseProjectFilter,
     ReleaseQueryFilter,
     ReleaseStatusFilter,
+    free_text_q,
     get_environments,
+    semver_ordering,
 )
-from .models import Environment, Project, Release
+from .models import (
+    SERIALIZER_RELATIONS,
+    Environment,
+    Project,
+    Release,
+    ReleaseProject,
+    ReleaseProjectEnvironment,
+)
+from .pagination import CursorPagination
 from .params import (
+    SLUG_RE,
     SORTS_DETAILS,
     parse_bool,
     parse_health_stats_period,
@@ -34,21 +47,38 @@ from .serializers import ReleaseSerializer
 NOT_FOUND = "The requested resource does not exist"
 
 
+HEALTH_SORTS = ("crash_free_sessions", "crash_free_users", "sessions", "users", "sessions_24h",
+                "users_24h")  # fmt: skip
+LIST_SORTS = ("date", "build", "semver", "adoption", *HEALTH_SORTS)
+
+
 class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
-    """``/api/0/organizations/{org}/releases/{version}/``."""
+    """``/api/0/organizations/{org}/releases/`` and ``…/releases/{version}/``."""
 
     permission_classes = [OrganizationReleasePermission]
     serializer_class = ReleaseSerializer
     lookup_field = "version"
     lookup_value_regex = r"[^/]+"
-    # Narrow the prev/next candidates of ``currentProjectMeta``.
+    # The list's filters; the details endpoint narrows its prev/next candidates with them too
+    # (without the date window, which Sentry does not apply there).
+    filter_backends = [
+        ReleaseProjectFilter,
+        ReleaseEnvironmentFilter,
+        ReleaseStatusFilter,
+        ReleaseDateRangeFilter,
+        ReleaseQueryFilter,
+    ]
     navigation_filter_backends = [
         ReleaseProjectFilter,
         ReleaseEnvironmentFilter,
         ReleaseStatusFilter,
         ReleaseQueryFilter,
     ]
-    status_allows_empty = False
+    pagination_class = CursorPagination
+
+    @property
+    def status_allows_empty(self) -> bool:
+        return self.action == "list"
 
     def get_queryset(self) -> QuerySet[Release]:
         return Release.objects.for_org(self.organization).with_serializer_relations()
@@ -57,7 +87,106 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
         return self._selected_projects
 
     def get_environments(self) -> list[Environment] | None:
-        return get_environments(self.request, self.organization)
+        if not hasattr(self, "_environments"):
+            self._environments = get_environments(self.request, self.organization)
+        return self._environments
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        params = request.query_params
+        with_health = parse_bool(params, "health")
+        with_adoption = parse_bool(params, "adoptionStages")
+        flatten = parse_bool(params, "flatten")
+        summary_period = parse_summary_period(params)
+        stats_period = parse_health_stats_period(params, health=with_health)
+        if (params.get("healthStat") or "sessions") not in ("sessions", "users"):
+            raise ParseError("invalid healthStat")
+        sort = params.get("sort") or "date"
+        if sort not in LIST_SORTS:
+            raise ParseError("invalid sort")
+        if sort in HEALTH_SORTS and not flatten:
+            raise ParseError("sorting by crash statistics requires flattening (flatten=1)")
+
+        self._selected_projects = self._list_projects()
+        if not self._selected_projects:
+            return Response([])
+        environments = self.get_environments()
+        releases = Release.objects.for_org(self.organization)
+        for backend in self.filter_backends:
+            releases = backend().filter_queryset(request, releases, self)
+
+        paginator = self.pagination_class()
+        if flatten:
+            rows = ReleaseProject.objects.filter(
+                release__in=releases, project__in=self._selected_projects
+            ).select_related(*(f"release__{name}" for name in SERIALIZER_RELATIONS))
+            rows = rows.prefetch_related("release__owner__emails")
+            page = []
+            for row in paginator.paginate_queryset(self._ordered(rows, sort, "release__"), request):
+                row.release.narrowed_project_id = row.project_id
+                page.append(row.release)
+        else:
+            rows = releases.with_serializer_relations()
+            page = paginator.paginate_queryset(self._ordered(rows, sort, ""), request)
+
+        context = self.get_serializer_context() | {
+            "health": health.HealthOptions(summary_period, stats_period) if with_health else None,
+            "adoption_stages": with_adoption,
+            "environments": [e.pk for e in environments] if environments is not None else None,
+        }
+        data = ReleaseSerializer(page, many=True, context=context).data
+        return paginator.get_paginated_response(data)
+
+    def _list_projects(self) -> list[Project]:
+        """``project`` (ids or slugs, repeatable; ``-1``/``$all``: every accessible project)
+        and ``projectSlug``; without them, the caller's member projects. Asking for a
+        project the caller cannot access is a 403."""
+        params = self.request.query_params
+        values = [v for v in params.getlist("project") + params.getlist("projectSlug") if v]
+        if not values:
+            return list(self.access.member_projects().order_by("pk"))
+        accessible = self.access.accessible_projects()
+        if any(v in ("-1", "$all") for v in values):
+            return list(accessible.order_by("pk"))
+        ids, slugs = set(), set()
+        for value in values:
+            if value.isdigit():
+                ids.add(int(value))
+            elif SLUG_RE.match(value):
+                slugs.add(value)
+            else:
+                raise ParseError("Invalid project parameter. Values must be numbers or slugs.")
+        projects = list(accessible.filter(Q(pk__in=ids) | Q(slug__in=slugs)).order_by("pk"))
+        found = {p.pk for p in projects} | {p.slug for p in projects}
+        if not ids | slugs <= found:
+            raise PermissionDenied()
+        return projects
+
+    def _ordered(self, rows: QuerySet, sort: str, prefix: str) -> QuerySet:
+        """Order by ``sort``; every ordering ends with a unique tiebreaker for stable pages."""
+        newest = [F(f"{prefix}date_added").desc(), F(f"{prefix}id").desc()]
+        if prefix:
+            newest.append(F("project_id").asc())
+        if sort == "build":
+            rows = rows.filter(**{f"{prefix}build_number__isnull": False})
+            return rows.order_by(F(f"{prefix}build_number").desc(), *newest)
+        if sort == "semver":
+            return rows.order_by(*semver_ordering(prefix), *newest[2:])
+        if sort == "adoption":
+            adopted = ReleaseProjectEnvironment.objects.filter(
+                release=OuterRef(f"{prefix}pk" if prefix else "pk"),
+                project__in=self._selected_projects,
+                adopted__isnull=False,
+            )
+            if prefix:
+                adopted = adopted.filter(project=OuterRef("project_id"))
+            environments = self.get_environments()
+            if environments is not None:
+                adopted = adopted.filter(environment__in=environments)
+            rows = rows.annotate(
+                adopted_at=Subquery(adopted.order_by("-adopted").values("adopted")[:1])
+            )
+            return rows.order_by(F("adopted_at").desc(nulls_last=True), *newest)
+        return rows.order_by(*newest)
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         params = request.query_params
@@ -140,3 +269,38 @@ def _first(queryset: QuerySet[Release]) -> str | None:
 
 def _bound(value: Any) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
+
+
+class ProjectReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
+    """``/api/0/projects/{org}/{project}/releases/``: a project's releases, newest first.
+
+    ``query`` is a case-insensitive substring of the version, as in Sentry.
+    """
+
+    permission_classes = [OrganizationReleasePermission]
+    serializer_class = ReleaseSerializer
+    pagination_class = CursorPagination
+
+    @cached_property
+    def project(self) -> Project:
+        project = (
+            self.access.accessible_projects().filter(slug=self.kwargs["project_id_or_slug"]).first()
+        )
+        if project is None:
+            raise NotFound(NOT_FOUND)
+        return project
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        releases = (
+            Release.objects.for_org(self.organization)
+            .filter(projects=self.project)
+            .with_serializer_relations()
+            .order_by("-date_added", "-id")
+        )
+        query = request.query_params.get("query", "")
+        if query:
+            releases = releases.filter(free_text_q(query))
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(releases, request)
+        data = ReleaseSerializer(page, many=True, context=self.get_serializer_context()).data
+        return paginator.get_paginated_response(data)
