@@ -368,8 +368,11 @@ def semver_compare_q(op: str, key: tuple[int | None, ...] | tuple[Any, ...]) -> 
 
 
 def semver_prefix_q(version: str) -> Q:
-    """``1.*``, ``1.2.X`` or ``*``: equality on the numeric components before the wildcard."""
-    lookup = Q()
+    """``1.*``, ``1.2.X`` or ``*``: equality on the numeric components before the wildcard.
+
+    Only semver releases match, even ``*``.
+    """
+    lookup = Q(major__isnull=False)
     for column, part in zip(_SEMVER_COLUMNS, version.split(".")[:4], strict=False):
         if part in ("*", "X"):
             return lookup
