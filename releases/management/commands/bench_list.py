@@ -97,6 +97,10 @@ class Command(BaseCommand):
                  for i, r in enumerate(created, start=existing)],
                 batch_size=2000,
             )  # fmt: skip
+            if connection.vendor == "postgresql":
+                # Fresh bulk rows have no statistics yet; autovacuum would gather them soon.
+                with connection.cursor() as cursor:
+                    cursor.execute("ANALYZE")
         token = ApiToken(user=user, scopes=["project:read"], name="bench")
         secret = token.set_new_token()
         token.save()
