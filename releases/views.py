@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from rest_framework import viewsets
 from rest_framework.exceptions import NotFound, ParseError
 from rest_framework.request import Request
@@ -123,9 +124,23 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
         )
         in_project = ReleaseEnvironmentFilter().filter_queryset(self.request, in_project, self)
         versions = in_project.values_list("version", flat=True)
+        if sort == "date":
+            following = _first(candidates.filter(newer).order_by("date_added", "pk"))
+            preceding = _first(candidates.filter(older).order_by("-date_added", "-pk"))
+        else:
+            # DECISIONS.md: every documented sort orders prev/next, as the list would.
+            following, preceding = health.health_neighbours(
+                candidates,
+                release,
+                project_id=project.pk,
+                sort=sort,
+                now=timezone.now(),
+                summary_period=parse_summary_period(self.request.query_params),
+                environment_ids=[e.pk for e in environments] if environments is not None else None,
+            )
         return {
-            "nextReleaseVersion": _first(candidates.filter(newer).order_by("date_added", "pk")),
-            "prevReleaseVersion": _first(candidates.filter(older).order_by("-date_added", "-pk")),
+            "nextReleaseVersion": following,
+            "prevReleaseVersion": preceding,
             "firstReleaseVersion": versions.order_by("date_added", "pk").first(),
             "lastReleaseVersion": versions.order_by("-date_added", "-pk").first(),
             "sessionsLowerBound": _bound(lower),
