@@ -84,6 +84,10 @@ def refresh_adoption(*, now: datetime, organization_id: int | None = None) -> in
 
 def maybe_refresh_adoption(*, organization_id: int, now: datetime) -> bool:
     """Run :func:`refresh_adoption` for the organization unless it ran in the last minute."""
+    ticks = AdoptionTick.objects.filter(organization_id=organization_id)
+    # A plain read first, so that envelopes do not queue on the tick row's lock.
+    if ticks.filter(last_run__gt=now - THROTTLE).exists():
+        return False
     with transaction.atomic():
         AdoptionTick.objects.get_or_create(
             organization_id=organization_id, defaults={"last_run": now - 2 * THROTTLE}

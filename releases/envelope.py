@@ -77,6 +77,14 @@ def key_from_dsn(dsn: Any, project_id: int) -> str | None:
     return parts.username or None
 
 
+def envelope_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's answer without its ``set_rollback``: this view runs outside a request transaction,
+    and nothing is written before an error is raised."""
+    if isinstance(exc, APIException):
+        return Response({"detail": exc.detail}, status=exc.status_code)
+    return None
+
+
 class EnvelopeView(APIView):
     """Stores the sessions and events of an envelope; answers ``{}`` or ``{"id": event_id}``."""
 
@@ -85,6 +93,9 @@ class EnvelopeView(APIView):
     renderer_classes = [JSONRenderer]
     content_negotiation_class = AlwaysJSON
     parser_classes: list[Any] = []
+
+    def get_exception_handler(self) -> Any:
+        return envelope_exception_handler
 
     def post(self, request: Request, project_id: int) -> Response:
         header_keys = self._header_keys(request)

@@ -524,8 +524,10 @@ def _grouping(payload: dict[str, Any]) -> tuple[str | None, str]:
             title = message
     parts = default
     fingerprint = payload.get("fingerprint")
-    if isinstance(fingerprint, list) and fingerprint and all(
-        isinstance(p, str | int | float) for p in fingerprint
+    if (
+        isinstance(fingerprint, list)
+        and fingerprint
+        and all(isinstance(p, str | int | float) for p in fingerprint)
     ):
         parts = []
         for part in fingerprint:
