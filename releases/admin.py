@@ -13,7 +13,9 @@ from .models import (
     CommitAuthor,
     Deploy,
     Environment,
+    IngestOutcome,
     Project,
+    ProjectKey,
     PullRequest,
     Release,
     ReleaseCommit,
@@ -26,8 +28,16 @@ from .models import (
 from .services import release_refresh_deploys
 
 
+class ProjectKeyInline(admin.TabularInline):
+    model = ProjectKey
+    extra = 0
+    fields = ("label", "public_key", "dsn", "is_active", "date_added")
+    readonly_fields = ("public_key", "dsn", "date_added")
+
+
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
+    inlines = (ProjectKeyInline,)
     list_display = ("slug", "name", "organization", "platform", "date_added")
     list_select_related = ("organization",)
     list_filter = ("organization", "platform")
@@ -177,3 +187,31 @@ class ReleaseAdmin(admin.ModelAdmin):
     def restore(self, request: HttpRequest, queryset: QuerySet[Release]) -> None:
         count = queryset.update(status=ReleaseStatus.OPEN)
         self.message_user(request, f"Restored {count} release(s).", messages.SUCCESS)
+
+
+@admin.register(ProjectKey)
+class ProjectKeyAdmin(admin.ModelAdmin):
+    """Client keys: the DSN to give an SDK; untick "active" to revoke a key."""
+
+    list_display = ("public_key", "project", "label", "is_active", "dsn", "date_added")
+    list_select_related = ("project__organization",)
+    list_filter = ("is_active",)
+    search_fields = ("public_key", "project__slug", "label")
+    autocomplete_fields = ("project",)
+    readonly_fields = ("public_key", "secret_key", "dsn")
+
+
+@admin.register(IngestOutcome)
+class IngestOutcomeAdmin(admin.ModelAdmin):
+    """What the envelope endpoint dropped, and why (too old, in the future, bad release...)."""
+
+    list_display = ("day", "project", "category", "reason", "quantity")
+    list_select_related = ("project__organization",)
+    list_filter = ("category", "reason", "day")
+    search_fields = ("project__slug",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

@@ -6,3 +6,6 @@ from django.apps import AppConfig
 class ReleasesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "releases"
+
+    def ready(self) -> None:
+        from . import signals  # noqa: F401 - connects the receivers

@@ -20,6 +20,7 @@ from rest_framework.filters import BaseFilterBackend
 from rest_framework.request import Request
 
 from . import querysyntax as qs
+from .health import stage_filter
 from .models import Environment, Release, ReleaseProjectEnvironment, ReleaseStatus
 from .versioning import parse_release
 
@@ -29,7 +30,6 @@ _RELATIVE_DATE = re.compile(r"^(?P<sign>[+-])(?P<amount>\d+)(?P<unit>[smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _COMPARISONS = {">": "gt", ">=": "gte", "<": "lt", "<=": "lte"}
 _FLIPPED = {">": "<=", ">=": "<", "<": ">=", "<=": ">"}
-STAGES = ("adopted", "low_adoption", "replaced")
 SEMVER_FORMAT_ERROR = (
     'Invalid format of semantic version. For searching non-semver releases, use "release:" instead.'
 )
@@ -256,19 +256,16 @@ class ReleaseQueryFilter(BaseFilterBackend):
         if environments is None or len(environments) != 1:
             raise qs.QuerySyntaxError("Choose a single environment to filter by release stage.")
         values = term.value if isinstance(term.value, tuple) else (self._text_value(term),)
-        if not values or any(v not in STAGES for v in values):
-            raise qs.QuerySyntaxError("Unsupported release.stage value.")
-        stage = Q()
-        for value in values:
-            stage |= {
-                "adopted": Q(adopted__isnull=False, unadopted__isnull=True),
-                "replaced": Q(adopted__isnull=False, unadopted__isnull=False),
-                "low_adoption": Q(adopted__isnull=True),
-            }[value]
-        rows = ReleaseProjectEnvironment.objects.filter(
-            stage, environment=environments[0], project__in=view.get_selected_projects()
-        )
-        lookup = Q(pk__in=rows.values("release_id"))
+        try:
+            lookup = Q(
+                stage_filter(
+                    values,
+                    environment_id=environments[0].pk,
+                    project_ids=[p.pk for p in view.get_selected_projects()],
+                )
+            )
+        except ValueError as exc:
+            raise qs.QuerySyntaxError(str(exc)) from None
         return ~lookup if self._is_negative(term) else lookup
 
     def finalized_q(self, term: qs.Term, view: Any) -> Q:

@@ -1,14 +1,49 @@
-"""Release health: ``healthData`` per (project, release), session bounds and stats periods.
+"""Release health reads: ``healthData``, session bounds, health sorts and adoption filters.
 
-Until sessions are ingested every project reports Sentry's documented "no data" shape. The
-functions take whole pages so that a page of releases costs a fixed number of queries.
+Every number comes from the rollups and sets that ``ingestion.py`` maintains, never from raw
+session updates. :func:`health_data` takes a whole page of ``(project_id, version)`` pairs and
+costs a fixed number of queries (six) whatever the page size. Windows are hour-aligned: a
+window starting at ``now - period`` includes the hour that contains its start, as the
+rollups are hourly (release-health.md §1.1).
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from functools import reduce
+from operator import or_
 from typing import Any
+
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    Expression,
+    F,
+    FloatField,
+    IntegerField,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Coalesce, NullIf
+
+from .models import (
+    Release,
+    ReleaseProjectEnvironment,
+    SessionDuration,
+    SessionRollup,
+    SessionUser,
+)
 
 # Sentry's STATS_PERIODS: key -> (rollup seconds, bucket count). Order matters: it is the order
 # of the error message.
@@ -23,15 +58,49 @@ STATS_PERIODS: dict[str, tuple[int, int]] = {
     "30d": (86400, 30),
     "90d": (259200, 30),
 }
+DAY = timedelta(hours=24)
+HAS_DATA_FALLBACK = timedelta(days=90)
+
+#: ``sort`` values that order by session statistics (list: require ``flatten=1``).
+HEALTH_SORTS = (
+    "crash_free_sessions",
+    "crash_free_users",
+    "sessions",
+    "users",
+    "sessions_24h",
+    "users_24h",
+)
+#: ``release.stage`` values and the release-project-environment rows they match.
+STAGES: dict[str, Q] = {
+    "adopted": Q(adopted__isnull=False, unadopted__isnull=True),
+    "replaced": Q(adopted__isnull=False, unadopted__isnull=False),
+    "low_adoption": Q(adopted__isnull=True),
+}
 
 
 @dataclass(frozen=True)
 class HealthOptions:
-    """What the caller asked for: the summary window and the stats series' period."""
+    """What the caller asked for: the summary window and the stats series' period.
+
+    ``stat`` picks what ``stats`` counts (``sessions`` or ``users``, list endpoint's
+    ``healthStat``); ``environment_ids`` restricts every number (None: all environments).
+    """
 
     summary_period: str = "14d"
     stats_period: str | None = "24h"
     now: datetime | None = None
+    stat: str = "sessions"
+    environment_ids: tuple[int, ...] | None = None
+
+
+def hour_of(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def period_start(period: str, now: datetime) -> datetime:
+    """Start of the hour-aligned window ``[now - period, now]``."""
+    rollup, count = STATS_PERIODS[period]
+    return hour_of(now - timedelta(seconds=rollup * count))
 
 
 def stats_buckets(period: str, now: datetime) -> list[int]:
@@ -69,15 +138,449 @@ def no_data(options: HealthOptions, now: datetime) -> dict[str, Any]:
     return data
 
 
+def percentile(values: Sequence[tuple[float, int]], q: float) -> float | None:
+    """Linear interpolation at ``(n - 1)·q`` over sorted ``(value, count)`` pairs."""
+    total = sum(count for _, count in values)
+    if total == 0:
+        return None
+    position = (total - 1) * q
+    low_index = int(position)
+    fraction = position - low_index
+
+    def nth(index: int) -> float:
+        seen = 0
+        for value, count in values:
+            seen += count
+            if index < seen:
+                return value
+        return values[-1][0]
+
+    low = nth(low_index)
+    if fraction == 0:
+        return float(low)
+    high = nth(low_index + 1)
+    return low + (high - low) * fraction
+
+
+def _ratio_percent(part: int | None, whole: int | None) -> float | None:
+    if not part or not whole:
+        return None
+    return part / whole * 100
+
+
+def _env_q(options: HealthOptions) -> Q:
+    if options.environment_ids is None:
+        return Q()
+    return Q(environment_id__in=options.environment_ids)
+
+
 def health_data(
     pairs: list[tuple[int, str]], options: HealthOptions, now: datetime
 ) -> dict[tuple[int, str], dict[str, Any]]:
-    """``healthData`` for every ``(project_id, version)`` pair of a page."""
-    return {pair: no_data(options, now) for pair in pairs}
+    """``healthData`` for every ``(project_id, version)`` pair of a page, in six queries.
+
+    Fields, formulas and null rules: release-health.md §1 and DECISIONS.md.
+    """
+    if not pairs:
+        return {}
+    projects = {p for p, _ in pairs}
+    versions = {v for _, v in pairs}
+    env = _env_q(options)
+    summary_start = period_start(options.summary_period, now)
+    day_start = hour_of(now - DAY)
+    fallback_start = hour_of(now - HAS_DATA_FALLBACK)
+    in_summary = Q(hour__gte=summary_start)
+    in_day = Q(hour__gte=day_start)
+    pair_key = ("project_id", "release__version")
+
+    # 1. Counters per pair: summary window, last 24 h, and when data was last seen.
+    counters = {
+        (row["project_id"], row["release__version"]): row
+        for row in SessionRollup.objects.filter(
+            env, project_id__in=projects, release__version__in=versions
+        )
+        .values(*pair_key)
+        .annotate(
+            n_sessions=Sum("sessions", filter=in_summary),
+            n_crashed=Sum("crashed", filter=in_summary),
+            n_abnormal=Sum("abnormal", filter=in_summary),
+            n_unhandled=Sum("unhandled", filter=in_summary),
+            n_errored=Sum("errored", filter=in_summary),
+            n_updates=Sum("updates", filter=in_summary),
+            n_sessions_24h=Sum("sessions", filter=in_day),
+            last_hour=Max("hour"),
+        )
+        .order_by()
+    }
+    # 2. Sessions per project (all releases), last 24 h.
+    project_sessions = dict(
+        SessionRollup.objects.filter(env, in_day, project_id__in=projects)
+        .values("project_id")
+        .annotate(total=Sum("sessions"))
+        .values_list("project_id", "total")
+        .order_by()
+    )
+    # 3. Distinct users per pair.
+    users = {
+        (row["project_id"], row["release__version"]): row
+        for row in SessionUser.objects.filter(
+            env,
+            project_id__in=projects,
+            release__version__in=versions,
+            hour__gte=min(summary_start, day_start),
+        )
+        .values(*pair_key)
+        .annotate(
+            n_users=Count("did", distinct=True, filter=in_summary),
+            n_crashed_users=Count("did", distinct=True, filter=in_summary & Q(crashed=True)),
+            n_users_24h=Count("did", distinct=True, filter=in_day),
+        )
+        .order_by()
+    }
+    # 4. Distinct users per project (across releases), last 24 h.
+    project_users = dict(
+        SessionUser.objects.filter(env, in_day, project_id__in=projects)
+        .values("project_id")
+        .annotate(total=Count("did", distinct=True))
+        .values_list("project_id", "total")
+        .order_by()
+    )
+    # 5. Durations of exited sessions per pair, as (value, count), sorted.
+    durations: dict[tuple[int, str], list[tuple[float, int]]] = defaultdict(list)
+    for project_id, version, duration_ms, count in (
+        SessionDuration.objects.filter(
+            env, in_summary, project_id__in=projects, release__version__in=versions
+        )
+        .values(*pair_key, "duration_ms")
+        .annotate(n=Sum("count"))
+        .values_list(*pair_key, "duration_ms", "n")
+        .order_by(*pair_key, "duration_ms")
+    ):
+        durations[project_id, version].append((duration_ms / 1000, count))
+    # 6. The stats series.
+    series = _stats(pairs, options, now, projects, versions, env)
+
+    result: dict[tuple[int, str], dict[str, Any]] = {}
+    for pair in pairs:
+        data = no_data(options, now)
+        row = counters.get(pair)
+        user_row = users.get(pair) or {}
+        if row is not None:
+            sessions = row["n_sessions"] or 0
+            crashed = row["n_crashed"] or 0
+            total_users = user_row.get("n_users") or 0
+            fatal = crashed + (row["n_abnormal"] or 0) + (row["n_unhandled"] or 0)
+            data.update(
+                {
+                    "totalSessions": sessions or None,
+                    "totalUsers": total_users or None,
+                    "sessionsCrashed": crashed,
+                    "sessionsErrored": max(0, (row["n_errored"] or 0) - fatal),
+                    "crashFreeSessions": 100 - crashed / sessions * 100 if sessions else None,
+                    "crashFreeUsers": (
+                        100 - (user_row.get("n_crashed_users") or 0) / total_users * 100
+                        if total_users
+                        else None
+                    ),
+                }
+            )
+            pair_durations = durations.get(pair, [])
+            data["durationP50"] = percentile(pair_durations, 0.5)
+            data["durationP90"] = percentile(pair_durations, 0.9)
+            # Any stored data: the 24 h group is made of ints (DECISIONS.md).
+            sessions_24h = row["n_sessions_24h"] or 0
+            users_24h = user_row.get("n_users_24h") or 0
+            project_sessions_24h = project_sessions.get(pair[0]) or 0
+            project_users_24h = project_users.get(pair[0]) or 0
+            data.update(
+                {
+                    "totalSessions24h": sessions_24h,
+                    "totalUsers24h": users_24h,
+                    "totalProjectSessions24h": project_sessions_24h,
+                    "totalProjectUsers24h": project_users_24h,
+                    "adoption": _ratio_percent(users_24h, project_users_24h),
+                    "sessionsAdoption": _ratio_percent(sessions_24h, project_sessions_24h),
+                }
+            )
+            data["hasHealthData"] = bool(row["n_updates"]) or (
+                options.summary_period != "90d" and row["last_hour"] >= fallback_start
+            )
+        if options.stats_period and pair in series:
+            data["stats"] = {options.stats_period: series[pair]}
+        result[pair] = data
+    return result
+
+
+def _stats(
+    pairs: list[tuple[int, str]],
+    options: HealthOptions,
+    now: datetime,
+    projects: set[int],
+    versions: set[str],
+    env: Q,
+) -> dict[tuple[int, str], list[list[int]]]:
+    """``[[ts, value], …]`` per pair with data; sessions per bucket, or distinct users."""
+    if not options.stats_period:
+        return {}
+    rollup, _ = STATS_PERIODS[options.stats_period]
+    buckets = stats_buckets(options.stats_period, now)
+    first = datetime.fromtimestamp(buckets[0], tz=UTC)
+    end = buckets[-1] + rollup
+    index = {ts: i for i, ts in enumerate(buckets)}
+    wanted = set(pairs)
+    values: dict[tuple[int, str], list[int]] = {}
+
+    def slot(hour: datetime) -> int | None:
+        ts = int(hour.timestamp())
+        if ts >= end:
+            return None
+        return index.get(ts - ts % rollup)
+
+    if options.stat == "users":
+        seen: dict[tuple[int, str], list[set[Any]]] = {}
+        for project_id, version, hour, did in (
+            SessionUser.objects.filter(
+                env, project_id__in=projects, release__version__in=versions, hour__gte=first
+            )
+            .values_list("project_id", "release__version", "hour", "did")
+            .distinct()
+            .order_by()
+        ):
+            i = slot(hour)
+            if i is not None and (project_id, version) in wanted:
+                sets = seen.setdefault((project_id, version), [set() for _ in buckets])
+                sets[i].add(did)
+        values = {pair: [len(s) for s in sets] for pair, sets in seen.items()}
+    else:
+        for project_id, version, hour, sessions in (
+            SessionRollup.objects.filter(
+                env, project_id__in=projects, release__version__in=versions, hour__gte=first
+            )
+            .values("project_id", "release__version", "hour")
+            .annotate(total=Sum("sessions"))
+            .values_list("project_id", "release__version", "hour", "total")
+            .order_by()
+        ):
+            i = slot(hour)
+            if i is not None and (project_id, version) in wanted:
+                counts = values.setdefault((project_id, version), [0] * len(buckets))
+                counts[i] += sessions or 0
+    return {
+        pair: [[ts, count] for ts, count in zip(buckets, counts, strict=True)]
+        for pair, counts in values.items()
+    }
 
 
 def session_bounds(
     project_id: int, version: str, environments: list[str] | None = None
 ) -> tuple[datetime | None, datetime | None]:
-    """Earliest and latest session start of a project and release (optionally per env)."""
-    return None, None
+    """Earliest and latest session start (hour-truncated) of a project and release."""
+    rollups = SessionRollup.objects.filter(project_id=project_id, release__version=version)
+    if environments is not None:
+        rollups = rollups.filter(environment__name__in=environments)
+    bounds = rollups.aggregate(lower=Min("hour"), upper=Max("hour"))
+    return bounds["lower"], bounds["upper"]
+
+
+# -- Sorting by health -----------------------------------------------------------------------
+
+
+def health_sort_value(
+    sort: str,
+    *,
+    now: datetime,
+    summary_period: str = "14d",
+    project: int | str = "project_id",
+    release: str = "release_id",
+    environment_ids: Iterable[int] | None = None,
+) -> Expression:
+    """A float per row, larger first, NULL when the row has no data for ``sort``.
+
+    ``project`` is a project id, or the name of the row's project-id field; ``release`` names
+    the row's release-id field (``"pk"`` on a Release queryset). ``sessions``/``users`` count
+    in the summary window, the ``_24h`` variants in the last 24 h; the ``crash_free_*`` sorts
+    rank by crash *rate*, so the least crash-free release comes first (release-health.md §4).
+    """
+    if sort not in HEALTH_SORTS:
+        raise ValueError(f"not a health sort: {sort}")
+    start = hour_of(now - DAY) if sort.endswith("_24h") else period_start(summary_period, now)
+    lookup = Q(
+        project_id=project if isinstance(project, int) else OuterRef(project),
+        release_id=OuterRef(release),
+        hour__gte=start,
+    )
+    if environment_ids is not None:
+        lookup &= Q(environment_id__in=list(environment_ids))
+    as_float = FloatField()
+    if sort.startswith("sessions"):
+        model: Any = SessionRollup
+        value: Any = NullIf(Cast(Sum("sessions"), as_float), Value(0.0))
+    elif sort.startswith("users"):
+        model = SessionUser
+        value = NullIf(Cast(Count("did", distinct=True), as_float), Value(0.0))
+    elif sort == "crash_free_sessions":
+        model = SessionRollup
+        value = Cast(Sum("crashed"), as_float) / NullIf(Cast(Sum("sessions"), as_float), 0.0)
+    else:
+        model = SessionUser
+        value = Cast(Count("did", distinct=True, filter=Q(crashed=True)), as_float) / NullIf(
+            Cast(Count("did", distinct=True), as_float), 0.0
+        )
+    rows = (
+        model.objects.filter(lookup)
+        .values("release_id")
+        .annotate(value=value)
+        .values("value")
+        .order_by()
+    )
+    return Subquery(rows[:1], output_field=as_float)
+
+
+def order_by_health(
+    queryset: QuerySet[Any],
+    sort: str,
+    *,
+    now: datetime,
+    summary_period: str = "14d",
+    project: int | str = "project_id",
+    release: str = "release_id",
+    environment_ids: Iterable[int] | None = None,
+    then: Sequence[str] = ("-release__date_added", "-release_id", "project_id"),
+) -> QuerySet[Any]:
+    """``queryset`` ordered by ``sort``: rows with data first, then the rest, newest first.
+
+    The ordering is total (``then`` ends in unique fields), so offset pagination visits each
+    row once. Defaults fit a ``ReleaseProject`` queryset (one row per release and project,
+    what ``flatten=1`` lists); for a ``Release`` queryset of one project pass
+    ``project=<id>, release="pk", then=("-date_added", "-id")``.
+    """
+    value = health_sort_value(
+        sort,
+        now=now,
+        summary_period=summary_period,
+        project=project,
+        release=release,
+        environment_ids=environment_ids,
+    )
+    return queryset.annotate(health_value=value).order_by(
+        F("health_value").desc(nulls_last=True), *then
+    )
+
+
+def health_neighbours(
+    candidates: QuerySet[Release],
+    current: Release,
+    *,
+    project_id: int,
+    sort: str,
+    now: datetime,
+    summary_period: str = "14d",
+    environment_ids: Iterable[int] | None = None,
+) -> tuple[str | None, str | None]:
+    """``(next, prev)`` versions around ``current`` in the health-sorted list of a project.
+
+    As on the list, rows are ordered by the health value (data first), then newest first;
+    ``next`` is the release just before ``current`` in that list (for ``date``: the newer one)
+    and ``prev`` the one just after. Three queries.
+    """
+    envs = list(environment_ids) if environment_ids is not None else None
+
+    def annotate(queryset: QuerySet[Release]) -> QuerySet[Release]:
+        value = health_sort_value(
+            sort,
+            now=now,
+            summary_period=summary_period,
+            project=project_id,
+            release="pk",
+            environment_ids=envs,
+        )
+        return queryset.annotate(
+            health_value=value,
+            health_has=Case(
+                When(health_value__isnull=True, then=Value(0)),
+                default=Value(1),
+                output_field=IntegerField(),
+            ),
+            health_key=Coalesce("health_value", Value(0.0), output_field=FloatField()),
+        )
+
+    mine = annotate(Release.objects.filter(pk=current.pk)).values("health_has", "health_key").get()
+    has, key = mine["health_has"], mine["health_key"]
+    date, pk = current.date_added, current.pk
+    same = Q(health_has=has, health_key=key)
+    earlier_in_list = (
+        Q(health_has__gt=has)
+        | Q(health_has=has, health_key__gt=key)
+        | (same & (Q(date_added__gt=date) | Q(date_added=date, pk__gt=pk)))
+    )
+    later_in_list = (
+        Q(health_has__lt=has)
+        | Q(health_has=has, health_key__lt=key)
+        | (same & (Q(date_added__lt=date) | Q(date_added=date, pk__lt=pk)))
+    )
+    annotated = annotate(candidates)
+    following = (
+        annotated.filter(earlier_in_list)
+        .order_by("health_has", "health_key", "date_added", "pk")
+        .values_list("version", flat=True)
+        .first()
+    )
+    preceding = (
+        annotated.filter(later_in_list)
+        .order_by("-health_has", "-health_key", "-date_added", "-pk")
+        .values_list("version", flat=True)
+        .first()
+    )
+    return following, preceding
+
+
+# -- Adoption stages in queries --------------------------------------------------------------
+
+
+def stage_filter(
+    stages: Iterable[str],
+    *,
+    environment_id: int,
+    project_ids: Iterable[int],
+    release: str = "pk",
+) -> Exists:
+    """Rows whose release is in one of ``stages`` in that environment and those projects.
+
+    For ``release.stage:`` on a Release queryset (``release="pk"``) or a ReleaseProject one
+    (``release="release_id"``). An unknown stage raises ``ValueError``.
+    """
+    wanted = list(stages)
+    unknown = [s for s in wanted if s not in STAGES]
+    if unknown or not wanted:
+        raise ValueError("Unsupported release.stage value.")
+    return Exists(
+        ReleaseProjectEnvironment.objects.filter(
+            reduce(or_, (STAGES[s] for s in wanted)),
+            release_id=OuterRef(release),
+            environment_id=environment_id,
+            project_id__in=list(project_ids),
+        )
+    )
+
+
+def adoption_sort_value(
+    *,
+    project_ids: Iterable[int] | None = None,
+    project: str | None = None,
+    environment_ids: Iterable[int] | None = None,
+    release: str = "pk",
+) -> Subquery:
+    """Latest ``adopted`` of the row's release (``sort=adoption``: descending, nulls last).
+
+    Give ``project_ids`` (a Release queryset) or ``project`` (the row's project-id field).
+    """
+    lookup = Q(release_id=OuterRef(release), adopted__isnull=False)
+    if project is not None:
+        lookup &= Q(project_id=OuterRef(project))
+    elif project_ids is not None:
+        lookup &= Q(project_id__in=list(project_ids))
+    if environment_ids is not None:
+        lookup &= Q(environment_id__in=list(environment_ids))
+    return Subquery(
+        ReleaseProjectEnvironment.objects.filter(lookup).order_by("-adopted").values("adopted")[:1]
+    )

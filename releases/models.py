@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import ClassVar
 
 from django.conf import settings
@@ -375,3 +376,216 @@ class ReleaseProjectEnvironment(models.Model):
         if self.adopted is not None:
             return "replaced"
         return "low_adoption"
+
+
+def _new_key() -> str:
+    return secrets.token_hex(16)
+
+
+class ProjectKeyQuerySet(models.QuerySet["ProjectKey"]):
+    def active(self) -> ProjectKeyQuerySet:
+        return self.filter(is_active=True)
+
+
+class ProjectKey(models.Model):
+    """A client key (DSN) of a project: SDKs authenticate envelopes with its public key."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="keys")
+    label = models.CharField(max_length=64, blank=True, default="Default")
+    public_key = models.CharField(max_length=32, unique=True, default=_new_key)
+    secret_key = models.CharField(max_length=32, default=_new_key)
+    # A revoked key is kept so that its envelopes get 403 instead of "unknown key".
+    is_active = models.BooleanField(default=True)
+    date_added = models.DateTimeField(default=timezone.now)
+
+    objects = ProjectKeyQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"{self.project}: {self.public_key}"
+
+    @property
+    def dsn(self) -> str:
+        """``http://<public_key>@<SENTRY_DSN_HOST>/<project_id>`` (the host may carry a scheme)."""
+        scheme, _, host = settings.SENTRY_DSN_HOST.rpartition("://")
+        return f"{scheme or 'http'}://{self.public_key}@{host.rstrip('/')}/{self.project_id}"
+
+
+class SessionRollup(models.Model):
+    """Session counters per project, release, environment and hour of the sessions' start.
+
+    Maintained at ingest (``ingestion.py``) with additive upserts; every health number except
+    distinct users and durations is a sum over these rows.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="+")
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField()
+    # Session updates received (rows, any status): "has health data".
+    updates = models.BigIntegerField(default=0)
+    # Started sessions: ``init`` updates plus aggregate totals.
+    sessions = models.BigIntegerField(default=0)
+    crashed = models.BigIntegerField(default=0)
+    abnormal = models.BigIntegerField(default=0)
+    unhandled = models.BigIntegerField(default=0)
+    # Distinct errored sids (individual updates) plus aggregate errored/abnormal/crashed.
+    errored = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["project", "release", "environment", "hour"], name="unique_session_rollup"
+            ),
+        ]
+        indexes: ClassVar = [
+            models.Index(fields=["project", "hour"], name="session_rollup_project_hour"),
+            models.Index(fields=["release", "project", "hour"], name="session_rollup_release"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.release_id}/{self.project_id}/{self.environment_id} @ {self.hour}"
+
+
+class SessionUser(models.Model):
+    """A distinct id seen per project, release, environment and hour (exact distinct users).
+
+    ``crashed`` rows repeat the did when one of its sessions crashed in that hour.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="+")
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField()
+    # The SDK's ``did`` as a UUID (UUIDv5 of the text when it is not one): no PII stored.
+    did = models.UUIDField()
+    crashed = models.BooleanField(default=False)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["project", "release", "environment", "hour", "did", "crashed"],
+                name="unique_session_user",
+            ),
+        ]
+        indexes: ClassVar = [
+            models.Index(fields=["project", "hour"], name="session_user_project_hour"),
+            models.Index(fields=["release", "project", "hour"], name="session_user_release"),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.did)
+
+
+class SessionDuration(models.Model):
+    """How many exited sessions lasted ``duration_ms``, per project, release, env and hour."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="+")
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField()
+    duration_ms = models.BigIntegerField()
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["project", "release", "environment", "hour", "duration_ms"],
+                name="unique_session_duration",
+            ),
+        ]
+        indexes: ClassVar = [
+            models.Index(fields=["release", "project", "hour"], name="session_duration_release"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.duration_ms} ms x {self.count}"
+
+
+class ErroredSession(models.Model):
+    """Sids already counted as errored, so that each errored session counts once."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="+")
+    sid = models.UUIDField()
+    hour = models.DateTimeField()
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["project", "release", "sid"], name="unique_errored_session"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.sid)
+
+
+class SessionUpdateKey(models.Model):
+    """Digests of individual session updates already stored: duplicate deliveries count once.
+
+    Updates older than five days are refused anyway, so older keys can be pruned.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    key = models.UUIDField()
+    received = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["project", "key"], name="unique_session_update_key"),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.key)
+
+
+class IngestOutcome(models.Model):
+    """Items the envelope endpoint dropped, per project, day, category and reason."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    category = models.CharField(max_length=16)
+    reason = models.CharField(max_length=32)
+    quantity = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["project", "day", "category", "reason"], name="unique_ingest_outcome"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.category}/{self.reason}: {self.quantity}"
+
+
+class IssueGroup(models.Model):
+    """A fingerprint seen in a project's events; its first release counts it in newGroups."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    fingerprint = models.CharField(max_length=40, help_text="SHA-1 of the grouping values.")
+    title = models.CharField(max_length=200, blank=True)
+    first_release = models.ForeignKey(
+        Release, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    first_seen = models.DateTimeField()
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["project", "fingerprint"], name="unique_issue_group"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or self.fingerprint
+
+
+class AdoptionTick(models.Model):
+    """When adoption stages were last refreshed for an organization (the throttle)."""
+
+    organization = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, related_name="+", primary_key=True
+    )
+    last_run = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.organization_id} @ {self.last_run}"

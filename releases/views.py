@@ -5,7 +5,8 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
 from rest_framework import viewsets
 from rest_framework.exceptions import NotFound, ParseError, PermissionDenied
 from rest_framework.request import Request
@@ -31,7 +32,6 @@ from .models import (
     Project,
     Release,
     ReleaseProject,
-    ReleaseProjectEnvironment,
 )
 from .pagination import CursorPagination
 from .params import (
@@ -47,9 +47,7 @@ from .serializers import ReleaseSerializer
 NOT_FOUND = "The requested resource does not exist"
 
 
-HEALTH_SORTS = ("crash_free_sessions", "crash_free_users", "sessions", "users", "sessions_24h",
-                "users_24h")  # fmt: skip
-LIST_SORTS = ("date", "build", "semver", "adoption", *HEALTH_SORTS)
+LIST_SORTS = ("date", "build", "semver", "adoption", *health.HEALTH_SORTS)
 
 
 class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
@@ -98,12 +96,13 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
         flatten = parse_bool(params, "flatten")
         summary_period = parse_summary_period(params)
         stats_period = parse_health_stats_period(params, health=with_health)
-        if (params.get("healthStat") or "sessions") not in ("sessions", "users"):
+        health_stat = params.get("healthStat") or "sessions"
+        if health_stat not in ("sessions", "users"):
             raise ParseError("invalid healthStat")
         sort = params.get("sort") or "date"
         if sort not in LIST_SORTS:
             raise ParseError("invalid sort")
-        if sort in HEALTH_SORTS and not flatten:
+        if sort in health.HEALTH_SORTS and not flatten:
             raise ParseError("sorting by crash statistics requires flattening (flatten=1)")
 
         self._selected_projects = self._list_projects()
@@ -121,17 +120,26 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
             ).select_related(*(f"release__{name}" for name in SERIALIZER_RELATIONS))
             rows = rows.prefetch_related("release__owner__emails")
             page = []
-            for row in paginator.paginate_queryset(self._ordered(rows, sort, "release__"), request):
+            ordered = self._ordered(rows, sort, "release__", summary_period=summary_period)
+            for row in paginator.paginate_queryset(ordered, request):
                 row.release.narrowed_project_id = row.project_id
                 page.append(row.release)
         else:
             rows = releases.with_serializer_relations()
-            page = paginator.paginate_queryset(self._ordered(rows, sort, ""), request)
+            ordered = self._ordered(rows, sort, "", summary_period=summary_period)
+            page = paginator.paginate_queryset(ordered, request)
 
+        environment_ids = [e.pk for e in environments] if environments is not None else None
+        options = health.HealthOptions(
+            summary_period,
+            stats_period,
+            stat=health_stat,
+            environment_ids=tuple(environment_ids) if environment_ids is not None else None,
+        )
         context = self.get_serializer_context() | {
-            "health": health.HealthOptions(summary_period, stats_period) if with_health else None,
+            "health": options if with_health else None,
             "adoption_stages": with_adoption,
-            "environments": [e.pk for e in environments] if environments is not None else None,
+            "environments": environment_ids,
         }
         data = ReleaseSerializer(page, many=True, context=context).data
         return paginator.get_paginated_response(data)
@@ -161,31 +169,39 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
             raise PermissionDenied()
         return projects
 
-    def _ordered(self, rows: QuerySet, sort: str, prefix: str) -> QuerySet:
-        """Order by ``sort``; every ordering ends with a unique tiebreaker for stable pages."""
+    def _ordered(self, rows: QuerySet, sort: str, prefix: str, *, summary_period: str) -> QuerySet:
+        """Order by ``sort``; every ordering ends with a unique tiebreaker for stable pages.
+
+        ``prefix`` is ``"release__"`` for flattened rows (release-project links).
+        """
         newest = [F(f"{prefix}date_added").desc(), F(f"{prefix}id").desc()]
         if prefix:
             newest.append(F("project_id").asc())
+        environments = self.get_environments()
+        environment_ids = [e.pk for e in environments] if environments is not None else None
         if sort == "build":
             rows = rows.filter(**{f"{prefix}build_number__isnull": False})
             return rows.order_by(F(f"{prefix}build_number").desc(), *newest)
         if sort == "semver":
             return rows.order_by(*semver_ordering(prefix), *newest[2:])
         if sort == "adoption":
-            adopted = ReleaseProjectEnvironment.objects.filter(
-                release=OuterRef(f"{prefix}pk" if prefix else "pk"),
-                project__in=self._selected_projects,
-                adopted__isnull=False,
+            adopted = health.adoption_sort_value(
+                project="project_id" if prefix else None,
+                project_ids=None if prefix else [p.pk for p in self._selected_projects],
+                environment_ids=environment_ids,
+                release="release_id" if prefix else "pk",
             )
-            if prefix:
-                adopted = adopted.filter(project=OuterRef("project_id"))
-            environments = self.get_environments()
-            if environments is not None:
-                adopted = adopted.filter(environment__in=environments)
-            rows = rows.annotate(
-                adopted_at=Subquery(adopted.order_by("-adopted").values("adopted")[:1])
+            return rows.annotate(adopted_at=adopted).order_by(
+                F("adopted_at").desc(nulls_last=True), *newest
             )
-            return rows.order_by(F("adopted_at").desc(nulls_last=True), *newest)
+        if sort in health.HEALTH_SORTS:  # flattened rows only
+            return health.order_by_health(
+                rows,
+                sort,
+                now=timezone.now(),
+                summary_period=summary_period,
+                environment_ids=environment_ids,
+            )
         return rows.order_by(*newest)
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -253,9 +269,23 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
         )
         in_project = ReleaseEnvironmentFilter().filter_queryset(self.request, in_project, self)
         versions = in_project.values_list("version", flat=True)
+        if sort == "date":
+            following = _first(candidates.filter(newer).order_by("date_added", "pk"))
+            preceding = _first(candidates.filter(older).order_by("-date_added", "-pk"))
+        else:
+            # DECISIONS.md: every documented sort orders prev/next, as the list would.
+            following, preceding = health.health_neighbours(
+                candidates,
+                release,
+                project_id=project.pk,
+                sort=sort,
+                now=timezone.now(),
+                summary_period=parse_summary_period(self.request.query_params),
+                environment_ids=[e.pk for e in environments] if environments is not None else None,
+            )
         return {
-            "nextReleaseVersion": _first(candidates.filter(newer).order_by("date_added", "pk")),
-            "prevReleaseVersion": _first(candidates.filter(older).order_by("-date_added", "-pk")),
+            "nextReleaseVersion": following,
+            "prevReleaseVersion": preceding,
             "firstReleaseVersion": versions.order_by("date_added", "pk").first(),
             "lastReleaseVersion": versions.order_by("-date_added", "-pk").first(),
             "sessionsLowerBound": _bound(lower),

@@ -6,11 +6,14 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Organization, OrganizationMember, Team, User, UserEmail
+from releases.adoption import refresh_adoption
+from releases.demo_sessions import demo_events, generate_updates, store_in_batches
+from releases.ingestion import Items, store
 from releases.models import (
     Environment,
     Project,
@@ -18,6 +21,7 @@ from releases.models import (
     Release,
     ReleaseProjectEnvironment,
     Repository,
+    SessionRollup,
 )
 from releases.services import CommitData, deploy_create, release_create, release_set_commits
 
@@ -60,10 +64,21 @@ DEMO_PROJECTS = [
 class Command(BaseCommand):
     help = "Create the documented example (org 'sentry', release control@abc123) and demo data."
 
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--sessions",
+            type=int,
+            default=0,
+            help="also store this many session updates (about two per session) over 100 "
+            "releases of project 'bench', spread over the last 14 days: a benchmark dataset",
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
         with transaction.atomic():
             self.seed()
         self.stdout.write(self.style.SUCCESS("Seeded organization 'sentry' with demo releases."))
+        if options["sessions"]:
+            self.seed_bench(options["sessions"])
 
     def seed(self) -> None:
         rng = random.Random(42)  # noqa: S311 - demo data, not security
@@ -191,6 +206,7 @@ class Command(BaseCommand):
                     user_agent="sentry-cli/3.8.2",
                     defaults={"date_added": created, "date_released": created + timedelta(hours=1)},
                 )
+                self.seed_health(project, release, index, len(versions), now, rng)
                 if is_new:
                     deploy_create(
                         release=release,
@@ -199,3 +215,101 @@ class Command(BaseCommand):
                         date_started=created + timedelta(minutes=30),
                         date_finished=created + timedelta(minutes=42),
                     )
+
+    def seed_health(
+        self,
+        project: Project,
+        release: Release,
+        index: int,
+        count: int,
+        now: datetime,
+        rng: random.Random,
+    ) -> None:
+        """Sessions and events through the ingestion code: newer releases take the traffic.
+
+        Each release gets sessions from its creation on; the newest carries most of the
+        recent ones (adopted), the older ones fade out (replaced). Runs once per release.
+        """
+        if SessionRollup.objects.filter(release=release, project=project).exists():
+            return
+        start = max(release.date_added, now - timedelta(days=4, hours=20))
+        newest = index == count - 1
+        updates = list(
+            generate_updates(
+                rng,
+                release=release.version,
+                environment="production",
+                start=start,
+                end=now if newest else now - timedelta(hours=8),
+                sessions=300 if newest else 120,
+                crash_rate=0.02 + 0.03 * (count - 1 - index),
+                users=80,
+            )
+        )
+        if newest:
+            updates += generate_updates(
+                rng,
+                release=release.version,
+                environment="staging",
+                start=now - timedelta(hours=5),
+                end=now,
+                sessions=20,
+                crash_rate=0.1,
+                users=5,
+            )
+        events = demo_events(
+            rng, release=release.version, environment="production", start=start, end=now
+        )
+        store(project, Items(sessions=updates, events=events), received=now, dedup=False)
+        # As the periodic job would have seen it eight hours ago, then now.
+        refresh_adoption(now=now - timedelta(hours=8), organization_id=project.organization_id)
+        refresh_adoption(now=now, organization_id=project.organization_id)
+
+    def seed_bench(self, total: int) -> None:
+        """``total`` session updates over 100 releases of project ``bench``, in bulk."""
+        org = Organization.objects.get(slug="sentry")
+        team = Team.objects.get(organization=org, slug="raspberries")
+        project, _ = Project.objects.update_or_create(
+            organization=org, slug="bench", defaults={"name": "Bench", "platform": "python"}
+        )
+        project.teams.add(team)
+        now = timezone.now()
+        rng = random.Random(7)  # noqa: S311 - demo data, not security
+        releases = [f"bench@1.{n // 10}.{n % 10}" for n in range(100)]
+        for n, version in enumerate(releases):
+            release_create(
+                organization=org,
+                version=version,
+                projects=[project],
+                defaults={"date_added": now - timedelta(days=14) + timedelta(hours=3 * n)},
+            )
+        per_release = max(1, total // 2 // len(releases))
+
+        def updates() -> Any:
+            for n, version in enumerate(releases):
+                start = now - timedelta(days=14) + timedelta(hours=3 * n)
+                yield from generate_updates(
+                    rng,
+                    release=version,
+                    environment=rng.choice(["production", "staging"]),
+                    start=start,
+                    end=now,
+                    sessions=per_release,
+                    crash_rate=rng.random() * 0.05,
+                    users=5000,
+                )
+
+        width = 40
+
+        def progress(done: int) -> None:
+            filled = int(width * min(done, total) / total)
+            self.stdout.write(
+                f"\r[{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} updates",
+                ending="",
+            )
+            self.stdout.flush()
+
+        stored = store_in_batches(project, updates(), received=now, progress=progress)
+        refresh_adoption(now=now)
+        self.stdout.write("")
+        self.stdout.write(self.style.SUCCESS(f"Stored {stored:,} session updates in 'bench'."))

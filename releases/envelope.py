@@ -1,0 +1,181 @@
+"""``POST /api/{project_id}/envelope/``: the endpoint Sentry's SDKs send sessions and events to.
+
+Thin: authenticate the client key, read and decode the body, then hand over to
+``ingestion.py``. Not atomic per request: :func:`ingestion.store` is one transaction, and the
+adoption refresh that may follow runs in its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.db import transaction
+from django.utils import timezone
+from rest_framework import status
+from rest_framework.exceptions import APIException, ParseError, PermissionDenied
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import ingestion
+from .adoption import maybe_refresh_adoption
+from .models import ProjectKey
+
+logger = logging.getLogger(__name__)
+
+
+class NotAuthenticated(APIException):
+    status_code = status.HTTP_401_UNAUTHORIZED
+    default_detail = "Missing authentication: give sentry_key in X-Sentry-Auth."
+    default_code = "not_authenticated"
+
+
+class PayloadTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "Envelope exceeds the size limit."
+    default_code = "too_large"
+
+
+class AlwaysJSON(BaseContentNegotiation):
+    """SDKs send odd ``Accept`` headers; the answer is JSON whatever they say."""
+
+    def select_parser(self, request: Request, parsers: list[Any]) -> Any:
+        return None
+
+    def select_renderer(
+        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        return renderers[0], renderers[0].media_type
+
+
+def parse_auth_header(value: str) -> dict[str, str]:
+    """``Sentry sentry_key=…, sentry_version=7`` → ``{"sentry_key": …, …}``."""
+    scheme, _, rest = value.strip().partition(" ")
+    if scheme.lower() != "sentry":
+        return {}
+    pairs = {}
+    for part in rest.split(","):
+        key, sep, val = part.strip().partition("=")
+        if sep:
+            pairs[key.strip().lower()] = val.strip()
+    return pairs
+
+
+def key_from_dsn(dsn: Any, project_id: int) -> str | None:
+    if not isinstance(dsn, str):
+        return None
+    try:
+        parts = urlsplit(dsn)
+    except ValueError:
+        return None
+    if parts.path.rstrip("/").rsplit("/", 1)[-1] != str(project_id):
+        return None
+    return parts.username or None
+
+
+def envelope_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's answer without its ``set_rollback``: this view runs outside a request transaction,
+    and nothing is written before an error is raised."""
+    if isinstance(exc, APIException):
+        return Response({"detail": exc.detail}, status=exc.status_code)
+    return None
+
+
+class EnvelopeView(APIView):
+    """Stores the sessions and events of an envelope; answers ``{}`` or ``{"id": event_id}``."""
+
+    authentication_classes: list[Any] = []
+    permission_classes: list[Any] = []
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = AlwaysJSON
+    parser_classes: list[Any] = []
+
+    def get_exception_handler(self) -> Any:
+        return envelope_exception_handler
+
+    def post(self, request: Request, project_id: int) -> Response:
+        header_keys = self._header_keys(request)
+        body = self._read_body(request)
+        try:
+            body = ingestion.decode_body(body, request.headers.get("Content-Encoding"))
+        except ingestion.EnvelopeTooLarge as exc:
+            raise PayloadTooLarge(str(exc)) from None
+        except ingestion.EnvelopeError as exc:
+            if not header_keys:
+                raise NotAuthenticated() from None
+            raise ParseError(str(exc)) from None
+
+        if header_keys:
+            public_key = header_keys.pop()
+        else:
+            try:
+                headers = ingestion.parse_headers(body)
+            except ingestion.EnvelopeError:
+                headers = {}
+            public_key = key_from_dsn(headers.get("dsn"), project_id)
+            if public_key is None:
+                raise NotAuthenticated()
+        key = self._authenticate(public_key, project_id)
+
+        try:
+            envelope = ingestion.parse_envelope(body)
+        except ingestion.EnvelopeError as exc:
+            raise ParseError(str(exc)) from None
+        received = timezone.now()
+        items = ingestion.read_items(envelope, received)
+        ingestion.store(key.project, items, received=received)
+        if items.dropped:
+            logger.info("envelope for project %s dropped %s", project_id, dict(items.dropped))
+        if items.sessions:
+            maybe_refresh_adoption(organization_id=key.project.organization_id, now=received)
+        return Response({"id": items.event_id} if items.event_id else {})
+
+    def _header_keys(self, request: Request) -> set[str]:
+        """Public keys from the headers and the query string; they must agree."""
+        keys = set()
+        for header in ("X-Sentry-Auth", "Authorization"):
+            value = request.headers.get(header)
+            if value:
+                key = parse_auth_header(value).get("sentry_key")
+                if key:
+                    keys.add(key)
+        query_key = request.query_params.get("sentry_key")
+        if query_key:
+            keys.add(query_key)
+        if len(keys) > 1:
+            raise ParseError("Multiple authorization payloads with different keys.")
+        return keys
+
+    def _read_body(self, request: Request) -> bytes:
+        limit = ingestion.max_envelope_bytes()
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            raise ParseError("Invalid Content-Length.") from None
+        if declared > limit:
+            raise PayloadTooLarge()
+        body = request._request.read(limit + 1)
+        if len(body) > limit:
+            raise PayloadTooLarge()
+        return body
+
+    def _authenticate(self, public_key: str, project_id: int) -> ProjectKey:
+        key = (
+            ProjectKey.objects.select_related("project__organization")
+            .filter(public_key=public_key[:64])
+            .first()
+        )
+        if key is None:
+            raise NotAuthenticated("Unknown public key.")
+        if not key.is_active:
+            raise PermissionDenied("This key has been revoked.")
+        if key.project_id != project_id:
+            raise PermissionDenied("This key does not belong to the project.")
+        return key
+
+
+envelope_view = transaction.non_atomic_requests(EnvelopeView.as_view())
