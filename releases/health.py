@@ -81,3 +81,8 @@ def session_bounds(
 ) -> tuple[datetime | None, datetime | None]:
     """Earliest and latest session start of a project and release (optionally per env)."""
     return None, None
+
+
+def has_recent_health_data(project_ids: list[int], version: str) -> bool:
+    """Whether any of the projects has session data for the release in the last 90 days."""
+    return False
