@@ -10,6 +10,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models.functions import Lower
 from django.utils import timezone
 from rest_framework import status
 from rest_framework.exceptions import APIException
@@ -173,22 +174,18 @@ def release_set_commits_and_refs(
         release_set_commits(release=release, commits=[])
         ReleaseHeadCommit.objects.filter(release=release).delete()
         return
-    names = list(dict.fromkeys(ref.repository for ref in refs))
-    repositories = {
-        repo.name: repo
-        for repo in Repository.objects.filter(
-            organization_id=release.organization_id,
-            name__in=names,
-            status=Repository.Status.ACTIVE,
-        )
-    }
-    missing = [name for name in names if name not in repositories]
+    matches = _repositories_by_name(release.organization_id, [r.repository for r in refs])
+    missing = [name for name, repo in matches.items() if repo is None]
     if missing:
         raise ValidationError({"refs": [f"Invalid repository names: {','.join(missing)}"]})
+    repositories = {name: repo for name, repo in matches.items() if repo is not None}
     if not commits:
         release_set_commits(
             release=release,
-            commits=[CommitData(id=ref.commit, repository=ref.repository) for ref in refs],
+            commits=[
+                CommitData(id=ref.commit, repository=repositories[ref.repository].name)
+                for ref in refs
+            ],
         )
     for ref in refs:
         repository = repositories[ref.repository]
@@ -203,6 +200,29 @@ def release_set_commits_and_refs(
                 "previous_commit": previous,
             },
         )
+
+
+def _repositories_by_name(organization_id: int, names: list[str]) -> dict[str, Repository | None]:
+    """Active repositories by name; an exact match wins over one that differs only in case.
+
+    sentry-cli accepts ``--commit ACME/app@…`` for a repository named ``acme/app`` and sends
+    the name as typed, so the server matches names case-insensitively too.
+    """
+    lowered = {name.lower() for name in names}
+    candidates = list(
+        Repository.objects.annotate(name_lower=Lower("name"))
+        .filter(
+            organization_id=organization_id,
+            name_lower__in=lowered,
+            status=Repository.Status.ACTIVE,
+        )
+        .order_by("pk")
+    )
+    exact = {repo.name: repo for repo in candidates}
+    folded: dict[str, Repository] = {}
+    for repo in candidates:
+        folded.setdefault(repo.name.lower(), repo)
+    return {name: exact.get(name) or folded.get(name.lower()) for name in dict.fromkeys(names)}
 
 
 def _commit_get_or_create(repository: Repository, key: str) -> Commit:
