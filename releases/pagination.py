@@ -12,6 +12,8 @@ from rest_framework.pagination import BasePagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+# PostgreSQL's OFFSET is a bigint; further pages could not be asked for anyway.
+MAX_OFFSET = 2**62
 LINK_ITEM = '<{url}&cursor={cursor}>; rel="{rel}"; results="{results}"; cursor="{cursor}"'
 
 
@@ -61,6 +63,8 @@ class SentryLinkPagination(BasePagination):
         offset = cursor.page * (cursor.value or self.per_page)
         if offset < 0:
             raise ParseError("Pagination offset cannot be negative")
+        if offset > MAX_OFFSET:
+            raise ParseError("Pagination offset too large")
         rows = list(queryset[offset : offset + self.per_page + 1])
         self.next = Cursor(self.per_page, cursor.page + 1, False, len(rows) > self.per_page)
         self.previous = Cursor(self.per_page, cursor.page - 1, True, cursor.page > 0)

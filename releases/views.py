@@ -66,7 +66,7 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
     pagination_class = SentryLinkPagination
     create_serializer_class: type[ReleaseCreateSerializer] = ReleaseCreateSerializer
     lookup_field = "version"
-    lookup_value_regex = r"[^/]+"
+    lookup_value_regex = r"[^/\x00]+"
     # Narrow the prev/next candidates of ``currentProjectMeta``.
     navigation_filter_backends = [
         ReleaseProjectFilter,
@@ -389,6 +389,8 @@ class RepositoryViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
                 raise ParseError("invalid value for status")
             queryset = queryset.filter(status__in=self.statuses[wanted])
         if query := request.query_params.get("query"):
+            if "\x00" in query:
+                raise ParseError("Null characters are not allowed.")
             queryset = queryset.filter(name__icontains=query)
         page = self.paginate_queryset(queryset.order_by("name", "pk"))
         return self.get_paginated_response([serialize_repository(r) for r in page])
