@@ -56,7 +56,7 @@ class CommitInputSerializer(serializers.Serializer):
     timestamp = serializers.DateTimeField(required=False, allow_null=True)
     patch_set = PatchSetItemSerializer(many=True, required=False, allow_null=True)
 
-    def to_internal_value(self, data: Any) -> CommitData:  # type: ignore[override]
+    def to_internal_value(self, data: Any) -> CommitData:
         values = super().to_internal_value(data)
         return CommitData(
             id=values["id"],
@@ -87,7 +87,7 @@ class RefSerializer(serializers.Serializer):
             raise serializers.ValidationError("Start or end commit too long - max is 64 chars each")
         return value
 
-    def to_internal_value(self, data: Any) -> RefData:  # type: ignore[override]
+    def to_internal_value(self, data: Any) -> RefData:
         values = super().to_internal_value(data)
         previous, commit = values.get("previousCommit") or None, values["commit"]
         if RANGE in commit:
@@ -102,7 +102,7 @@ class HeadCommitSerializer(serializers.Serializer):
     repository = serializers.CharField(max_length=64)
     previousId = _optional_text(MAX_COMMIT_LENGTH)
 
-    def to_internal_value(self, data: Any) -> RefData:  # type: ignore[override]
+    def to_internal_value(self, data: Any) -> RefData:
         values = super().to_internal_value(data)
         return RefData(
             repository=values["repository"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
@@ -128,19 +129,20 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
     def list_projects(self) -> QuerySet[Project]:
         return self.access.member_projects()
 
+    def page_of(self, queryset: QuerySet[Any]) -> list[Any]:
+        return self.paginate_queryset(queryset) or []
+
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """The minimal list (issue #5), until the full one of issue #3 replaces it.
 
-        Open releases of the caller's member projects, newest first, in pages of 100.
+        Releases of the caller's member projects with the ``status`` asked for (open by
+        default), newest first, in pages of 100.
         """
         linked = ReleaseProject.objects.filter(project__in=self.list_projects())
-        queryset = (
-            self.get_queryset()
-            .open()
-            .filter(pk__in=linked.values("release_id"))
-            .order_by("-date_added", "-pk")
-        )
-        page = self.paginate_queryset(queryset)
+        queryset = self.get_queryset().filter(pk__in=linked.values("release_id"))
+        queryset = ReleaseStatusFilter().filter_queryset(request, queryset, self)
+        queryset = queryset.order_by("-date_added", "-pk")
+        page = self.page_of(queryset)
         serializer = ReleaseSerializer(page, many=True, context=self.get_serializer_context())
         return self.get_paginated_response(serializer.data)
 
@@ -171,8 +173,8 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
             release, status.HTTP_201_CREATED if created_status else status.HTTP_208_ALREADY_REPORTED
         )
 
-    def projects_to_link(self, data: dict[str, Any]) -> list[Project]:
-        return list(data["projects"])
+    def projects_to_link(self, data: dict[str, Any]) -> Sequence[Project]:
+        return [*data["projects"]]
 
     def _check_existing_release_projects(self, version: str) -> None:
         """Changing an existing release takes access to all of its projects (§5.6 step 4)."""
@@ -209,7 +211,7 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
     def _write_response(self, release: Release, code: int) -> Response:
         """The release as written, without event data (§5.6 step 10)."""
         release = self.get_queryset().get(pk=release.pk)
-        context = self.get_serializer_context() | {"with_events": False}
+        context = {**self.get_serializer_context(), "with_events": False}
         return Response(ReleaseSerializer(release, context=context).data, status=code)
 
     @action(detail=True, methods=["get"])
@@ -221,7 +223,7 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
             .select_related("repository", "author")
             .order_by("release_commits__order", "pk")
         )
-        page = self.paginate_queryset(queryset)
+        page = self.page_of(queryset)
         return self.get_paginated_response(serialize_commits(page, request.user))
 
     @action(detail=True, methods=["get"], url_path="previous-with-commits")
@@ -245,7 +247,7 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
         )
         if previous is None:
             return Response({})
-        context = self.get_serializer_context() | {"with_events": False}
+        context = {**self.get_serializer_context(), "with_events": False}
         return Response(ReleaseSerializer(previous, context=context).data)
 
     @action(detail=True, methods=["get", "post"])
@@ -264,7 +266,7 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
             .select_related("environment")
             .order_by("-date_finished", "-pk")
         )
-        page = self.paginate_queryset(queryset)
+        page = self.page_of(queryset)
         return self.get_paginated_response([serialize_deploy(d) for d in page])
 
     def _create_deploy(self, release: Release) -> Response:
@@ -367,7 +369,7 @@ class ProjectReleaseViewSet(ReleaseViewSet):
     def list_projects(self) -> QuerySet[Project]:
         return Project.objects.filter(pk=self.project.pk)
 
-    def projects_to_link(self, data: dict[str, Any]) -> list[Project]:
+    def projects_to_link(self, data: dict[str, Any]) -> Sequence[Project]:
         return [self.project]
 
 
@@ -392,7 +394,7 @@ class RepositoryViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
             if "\x00" in query:
                 raise ParseError("Null characters are not allowed.")
             queryset = queryset.filter(name__icontains=query)
-        page = self.paginate_queryset(queryset.order_by("name", "pk"))
+        page = self.paginate_queryset(queryset.order_by("name", "pk")) or []
         return self.get_paginated_response([serialize_repository(r) for r in page])
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:

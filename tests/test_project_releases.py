@@ -58,6 +58,21 @@ def test_org_list_shows_open_releases_of_member_projects_newest_first(
     assert all(r["newGroups"] == 0 and isinstance(r["projects"], list) for r in response.json())
 
 
+def test_org_list_status_parameter(api_client: APIClient, org: Organization, project: Project):
+    ReleaseFactory(organization=org, version="open", projects=[project])
+    ReleaseFactory(
+        organization=org, version="gone", projects=[project], status=ReleaseStatus.ARCHIVED
+    )
+
+    archived = api_client.get(ORG_URL, {"status": "archived"})
+    both = api_client.get(ORG_URL, {"status": ""})
+    bad = api_client.get(ORG_URL, {"status": "nope"})
+
+    assert [r["version"] for r in archived.json()] == ["gone"]
+    assert sorted(r["version"] for r in both.json()) == ["gone", "open"]
+    assert bad.status_code == 400
+
+
 def test_project_list_shows_only_that_projects_releases(
     api_client: APIClient, org: Organization, project: Project, web: Project
 ):
