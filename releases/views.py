@@ -75,7 +75,11 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
         ReleaseStatusFilter,
         ReleaseQueryFilter,
     ]
-    status_allows_empty = False
+
+    @property
+    def status_allows_empty(self) -> bool:
+        """An empty ``status`` means any status on the list; details refuse it, as in Sentry."""
+        return self.action == "list"
 
     def get_queryset(self) -> QuerySet[Release]:
         return Release.objects.for_org(self.organization).with_serializer_relations()
