@@ -42,3 +42,13 @@ class OrganizationReleasePermission(ScopedPermission):
         "PUT": _WRITE,
         "DELETE": frozenset({s.PROJECT_ADMIN, s.PROJECT_RELEASES}),
     }
+
+
+class OrganizationRepositoryPermission(ScopedPermission):
+    """Repositories: readable with ``org:read`` or ``org:ci``; added by integration managers."""
+
+    scope_map: ClassVar[dict[str, frozenset[str]]] = {
+        "GET": frozenset({s.ORG_READ, s.ORG_WRITE, s.ORG_ADMIN, s.ORG_INTEGRATIONS, s.ORG_CI}),
+        "HEAD": frozenset({s.ORG_READ, s.ORG_WRITE, s.ORG_ADMIN, s.ORG_INTEGRATIONS, s.ORG_CI}),
+        "POST": frozenset({s.ORG_WRITE, s.ORG_ADMIN, s.ORG_INTEGRATIONS}),
+    }

@@ -36,6 +36,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Cast, Coalesce, NullIf
+from django.utils import timezone
 
 from .models import (
     Release,
@@ -584,3 +585,11 @@ def adoption_sort_value(
     return Subquery(
         ReleaseProjectEnvironment.objects.filter(lookup).order_by("-adopted").values("adopted")[:1]
     )
+
+
+def has_recent_health_data(project_ids: list[int], version: str) -> bool:
+    """Whether any of the projects has session data for the release in the last 90 days."""
+    since = hour_of(timezone.now() - HAS_DATA_FALLBACK)
+    return SessionRollup.objects.filter(
+        project_id__in=project_ids, release__version=version, hour__gte=since
+    ).exists()

@@ -317,6 +317,10 @@ class ReleaseHeadCommit(models.Model):
     release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="head_commits")
     repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="+")
     commit = models.ForeignKey(Commit, on_delete=models.CASCADE, related_name="+")
+    # The ``previousCommit`` of the ref, kept so that the range can be computed later.
+    previous_commit = models.ForeignKey(
+        Commit, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         constraints: ClassVar = [

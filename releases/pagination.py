@@ -13,6 +13,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 MAX_PER_PAGE = 100
+# PostgreSQL's OFFSET is a bigint; no page beyond this could be asked for anyway.
+MAX_OFFSET = 2**62
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,8 @@ class CursorPagination(BasePagination):
         cursor = Cursor.parse(raw_cursor) if raw_cursor else Cursor(0, 0, False)
         limit = cursor.value or per_page
         offset = cursor.page * limit
+        if offset > MAX_OFFSET:
+            raise ParseError("Pagination offset too large")
         rows: Sequence[Any] = list(queryset[offset : offset + limit + 1])
         self.request = request
         self.limit, self.page = limit, cursor.page

@@ -519,3 +519,31 @@ class ReleaseSerializer(serializers.Serializer):
 
     def get_currentProjectMeta(self, release: Release) -> dict[str, Any]:
         return self.context.get("current_project_meta") or {}
+
+
+def serialize_commits(commits: Sequence[Commit], viewer: Any) -> list[dict[str, Any]]:
+    """Sentry's plain commit objects (no ``releases``) for a page, authors and PRs in batch.
+
+    Reads each commit's ``repository`` and ``author`` (select them with the commits).
+    """
+    if not commits:
+        return []
+    organization_id = commits[0].organization_id
+    pull_requests = {
+        pr.merge_commit_sha: pr
+        for pr in PullRequest.objects.filter(
+            organization_id=organization_id, merge_commit_sha__in={c.key for c in commits}
+        ).select_related("repository", "author")
+    }
+    resolver = AuthorResolver(
+        organization_id,
+        [c.author for c in commits if c.author]
+        + [pr.author for pr in pull_requests.values() if pr.author],
+        viewer,
+    )
+    result = []
+    for commit in commits:
+        data = _serialize_commit(commit, {}, pull_requests, resolver)
+        del data["releases"]
+        result.append(data)
+    return result

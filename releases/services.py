@@ -8,11 +8,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models.functions import Lower
 from django.utils import timezone
+from rest_framework import status
+from rest_framework.exceptions import APIException
 
 from accounts.models import Organization
 
+from . import health
 from .models import (
     Commit,
     CommitAuthor,
@@ -21,13 +26,45 @@ from .models import (
     Project,
     Release,
     ReleaseCommit,
+    ReleaseHeadCommit,
     ReleaseProject,
+    ReleaseProjectEnvironment,
     Repository,
 )
 from .versioning import semver_columns
 
 SKIP_MARKER = "#skipsentry"
 MAX_AUTHOR_EMAIL = 75
+
+
+class ReleaseConflict(APIException):
+    """A write lost a uniqueness race (release-api.md §5.6 step 3)."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "Could not create the release it conflicts with existing data"
+    default_code = "release_conflict"
+
+
+class RepositoryConflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "A repository with that name already exists"
+    default_code = "repository_conflict"
+
+
+class ReleaseInUse(APIException):
+    """DELETE refused because the release still has issues or health data (§4.4)."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "release_in_use"
+
+
+@dataclass(frozen=True)
+class RefData:
+    """One ``refs`` item: the head commit of a repository, and optionally the previous one."""
+
+    repository: str
+    commit: str
+    previous_commit: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,21 +87,31 @@ def release_create(
     projects: Sequence[Project] = (),
     user_agent: str | None = None,
     defaults: dict[str, Any] | None = None,
+    status: int | None = None,
 ) -> tuple[Release, bool, list[Project]]:
-    """Get or create a release and link ``projects``.
+    """Get or create a release, apply ``status`` and link ``projects`` (release-api.md §5.6).
 
     Returns the release, whether it was created, and the projects newly linked.
-    ``defaults`` (ref, url, date_released, owner, status, date_added) apply on creation only.
+    ``defaults`` (ref, url, date_released, owner, date_added) apply on creation only; ``status``
+    also changes an existing release (sentry-cli archives and restores through this).
+    A lost uniqueness race that ``get_or_create`` cannot resolve raises :class:`ReleaseConflict`.
     """
-    release, created = Release.objects.get_or_create(
-        organization=organization,
-        version=version,
-        defaults={
-            **semver_columns(version),
-            "user_agent": (user_agent or None) and user_agent[:256],
-            **(defaults or {}),
-        },
-    )
+    creation = {
+        **semver_columns(version),
+        "user_agent": (user_agent or None) and user_agent[:256],
+        **(defaults or {}),
+    }
+    if status is not None:
+        creation["status"] = status
+    try:
+        release, created = Release.objects.get_or_create(
+            organization=organization, version=version, defaults=creation
+        )
+    except IntegrityError as exc:
+        raise ReleaseConflict() from exc
+    if not created and status is not None and release.status != status:
+        release.status = status
+        release.save(update_fields=["status"])
     linked = set(
         ReleaseProject.objects.filter(release=release).values_list("project_id", flat=True)
     )
@@ -74,6 +121,152 @@ def release_create(
         ignore_conflicts=True,
     )
     return release, created, new_projects
+
+
+@transaction.atomic
+def release_update(
+    *,
+    release: Release,
+    ref: str | None = None,
+    url: str | None = None,
+    date_released: datetime | None = None,
+    status: int | None = None,
+) -> Release:
+    """Apply PUT's scalar fields (release-api.md §4.2 step 4).
+
+    As in Sentry, empty values do not clear ``ref``, ``url`` or ``dateReleased``. Unlike
+    Sentry, ``status`` open un-archives (DECISIONS.md).
+    """
+    changes: dict[str, Any] = {"ref": ref, "url": url, "date_released": date_released}
+    changes = {field: value for field, value in changes.items() if value}
+    if status is not None:
+        changes["status"] = status
+    for field, value in changes.items():
+        setattr(release, field, value)
+    if changes:
+        release.save(update_fields=list(changes))
+    return release
+
+
+@transaction.atomic
+def release_set_commits_and_refs(
+    *,
+    release: Release,
+    commits: Sequence[CommitData] | None = None,
+    refs: Sequence[RefData] | None = None,
+    head_commits: Sequence[RefData] | None = None,
+) -> None:
+    """The ``commits``, ``refs`` and ``headCommits`` of POST and PUT (release-api.md §4.2).
+
+    Non-empty ``commits`` replace the release's commits. ``refs`` (or, when they are empty,
+    the deprecated ``headCommits``) must name existing active repositories; with no provider
+    integration to fetch the range from, the head commit (and the previous one) of each
+    repository is recorded, and the heads become the release's commits unless ``commits``
+    were given too. An explicit empty ``refs`` clears the release's commits.
+    """
+    if commits:
+        release_set_commits(release=release, commits=commits)
+    if not refs and head_commits:
+        refs = head_commits
+    if refs is None:
+        return
+    if not refs:
+        release_set_commits(release=release, commits=[])
+        ReleaseHeadCommit.objects.filter(release=release).delete()
+        return
+    matches = _repositories_by_name(release.organization_id, [r.repository for r in refs])
+    missing = [name for name, repo in matches.items() if repo is None]
+    if missing:
+        raise ValidationError({"refs": [f"Invalid repository names: {','.join(missing)}"]})
+    repositories = {name: repo for name, repo in matches.items() if repo is not None}
+    if not commits:
+        release_set_commits(
+            release=release,
+            commits=[
+                CommitData(id=ref.commit, repository=repositories[ref.repository].name)
+                for ref in refs
+            ],
+        )
+    for ref in refs:
+        repository = repositories[ref.repository]
+        previous = None
+        if ref.previous_commit:
+            previous = _commit_get_or_create(repository, ref.previous_commit)
+        ReleaseHeadCommit.objects.update_or_create(
+            release=release,
+            repository=repository,
+            defaults={
+                "commit": _commit_get_or_create(repository, ref.commit),
+                "previous_commit": previous,
+            },
+        )
+
+
+def _repositories_by_name(organization_id: int, names: list[str]) -> dict[str, Repository | None]:
+    """Active repositories by name; an exact match wins over one that differs only in case.
+
+    sentry-cli accepts ``--commit ACME/app@…`` for a repository named ``acme/app`` and sends
+    the name as typed, so the server matches names case-insensitively too.
+    """
+    lowered = {name.lower() for name in names}
+    candidates = list(
+        Repository.objects.annotate(name_lower=Lower("name"))
+        .filter(
+            organization_id=organization_id,
+            name_lower__in=lowered,
+            status=Repository.Status.ACTIVE,
+        )
+        .order_by("pk")
+    )
+    exact = {repo.name: repo for repo in candidates}
+    folded: dict[str, Repository] = {}
+    for repo in candidates:
+        folded.setdefault(repo.name.lower(), repo)
+    return {name: exact.get(name) or folded.get(name.lower()) for name in dict.fromkeys(names)}
+
+
+def _commit_get_or_create(repository: Repository, key: str) -> Commit:
+    commit, _ = Commit.objects.get_or_create(
+        repository=repository, key=key, defaults={"organization_id": repository.organization_id}
+    )
+    return commit
+
+
+@transaction.atomic
+def release_delete(*, release: Release) -> None:
+    """Delete a release unless issues or recent health data refer to it (§4.4)."""
+    has_new_issues = (
+        ReleaseProject.objects.filter(release=release, new_groups__gt=0).exists()
+        or ReleaseProjectEnvironment.objects.filter(
+            release=release, new_issues_count__gt=0
+        ).exists()
+    )
+    if has_new_issues:
+        raise ReleaseInUse("This release is referenced by active issues and cannot be removed.")
+    project_ids = list(release.projects.values_list("pk", flat=True))
+    if health.has_recent_health_data(project_ids, release.version):
+        raise ReleaseInUse("This release has health data and cannot be removed.")
+    release.delete()
+
+
+@transaction.atomic
+def repository_create(
+    *,
+    organization: Organization,
+    name: str,
+    url: str | None = None,
+    provider: str | None = None,
+) -> Repository:
+    """Register a repository; a taken name raises :class:`RepositoryConflict`."""
+    if Repository.objects.filter(organization=organization, name=name).exists():
+        raise RepositoryConflict()
+    try:
+        with transaction.atomic():
+            return Repository.objects.create(
+                organization=organization, name=name, url=url or None, provider=provider
+            )
+    except IntegrityError as exc:
+        raise RepositoryConflict() from exc
 
 
 def _author_email(name: str | None, email: str | None) -> str | None:
@@ -88,6 +281,8 @@ def release_set_commits(*, release: Release, commits: Iterable[CommitData]) -> N
 
     Commits whose message holds ``#skipsentry`` are dropped; the newest becomes ``lastCommit``.
     """
+    # Concurrent replacements of one release's commits run one after the other.
+    list(Release.objects.select_for_update().filter(pk=release.pk).values_list("pk"))
     organization_id = release.organization_id
     kept = [c for c in commits if SKIP_MARKER not in (c.message or "")]
     oldest = datetime.min.replace(tzinfo=UTC)
@@ -147,6 +342,13 @@ def release_set_commits(*, release: Release, commits: Iterable[CommitData]) -> N
     release.last_commit = unique[0] if unique else None
     release.authors = list(dict.fromkeys(str(c.author_id) for c in unique if c.author_id))
     release.save(update_fields=["commit_count", "last_commit", "authors"])
+    heads: dict[int, Commit] = {}
+    for commit in unique:  # newest first
+        heads.setdefault(commit.repository_id, commit)
+    for repository_id, commit in heads.items():
+        ReleaseHeadCommit.objects.get_or_create(
+            release=release, repository_id=repository_id, defaults={"commit": commit}
+        )
 
 
 @transaction.atomic

@@ -2,16 +2,15 @@
 
 from rest_framework.routers import SimpleRouter
 
-from .views import ProjectReleaseViewSet, ReleaseViewSet
+from .views import ProjectReleaseViewSet, ReleaseViewSet, RepositoryViewSet
+
+# NUL never reaches a lookup: PostgreSQL text cannot hold it, so such paths are simply unknown.
+ORG = r"(?P<organization_id_or_slug>[^/\x00]+)"
+PROJECT = r"(?P<project_id_or_slug>[^/\x00]+)"
 
 router = SimpleRouter()
-router.register(
-    r"organizations/(?P<organization_id_or_slug>[^/]+)/releases", ReleaseViewSet, "release"
-)
-router.register(
-    r"projects/(?P<organization_id_or_slug>[^/]+)/(?P<project_id_or_slug>[^/]+)/releases",
-    ProjectReleaseViewSet,
-    "project-release",
-)
+router.register(rf"organizations/{ORG}/releases", ReleaseViewSet, "release")
+router.register(rf"organizations/{ORG}/repos", RepositoryViewSet, "repository")
+router.register(rf"projects/{ORG}/{PROJECT}/releases", ProjectReleaseViewSet, "project-release")
 
 urlpatterns = router.urls

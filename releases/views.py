@@ -1,18 +1,21 @@
-"""Release endpoints: thin views over filters, serializers and health."""
+"""Release endpoints: thin views over filters, serializers, services and health."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models.functions import Coalesce
 from django.utils import timezone
-from rest_framework import viewsets
-from rest_framework.exceptions import NotFound, ParseError, PermissionDenied
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, ParseError, PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.permissions import OrganizationReleasePermission
+from accounts.permissions import OrganizationReleasePermission, OrganizationRepositoryPermission
 from accounts.views import OrganizationEndpointMixin
 
 from . import health
@@ -26,12 +29,22 @@ from .filters import (
     get_environments,
     semver_ordering,
 )
+from .inputs import (
+    DeployCreateSerializer,
+    ProjectReleaseCreateSerializer,
+    ReleaseCreateSerializer,
+    ReleaseUpdateSerializer,
+    RepositoryCreateSerializer,
+)
 from .models import (
     SERIALIZER_RELATIONS,
+    Commit,
+    Deploy,
     Environment,
     Project,
     Release,
     ReleaseProject,
+    Repository,
 )
 from .pagination import CursorPagination
 from .params import (
@@ -42,21 +55,34 @@ from .params import (
     parse_project_id_or_slug,
     parse_summary_period,
 )
-from .serializers import ReleaseSerializer
+from .serializers import (
+    ReleaseSerializer,
+    serialize_commits,
+    serialize_deploy,
+    serialize_repository,
+)
+from .services import (
+    deploy_create,
+    release_create,
+    release_delete,
+    release_set_commits_and_refs,
+    release_update,
+    repository_create,
+)
 
 NOT_FOUND = "The requested resource does not exist"
-
-
 LIST_SORTS = ("date", "build", "semver", "adoption", *health.HEALTH_SORTS)
 
 
 class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
-    """``/api/0/organizations/{org}/releases/`` and ``…/releases/{version}/``."""
+    """``/api/0/organizations/{org}/releases/`` and ``…/releases/{version}/`` with sub-routes."""
 
     permission_classes = [OrganizationReleasePermission]
     serializer_class = ReleaseSerializer
+    pagination_class = CursorPagination
+    create_serializer_class: type[ReleaseCreateSerializer] = ReleaseCreateSerializer
     lookup_field = "version"
-    lookup_value_regex = r"[^/]+"
+    lookup_value_regex = r"[^/\x00]+"
     # The list's filters; the details endpoint narrows its prev/next candidates with them too
     # (without the date window, which Sentry does not apply there).
     filter_backends = [
@@ -72,10 +98,10 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
         ReleaseStatusFilter,
         ReleaseQueryFilter,
     ]
-    pagination_class = CursorPagination
 
     @property
     def status_allows_empty(self) -> bool:
+        """An empty ``status`` means any status on the list; details refuse it, as in Sentry."""
         return self.action == "list"
 
     def get_queryset(self) -> QuerySet[Release]:
@@ -88,6 +114,49 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
         if not hasattr(self, "_environments"):
             self._environments = get_environments(self.request, self.organization)
         return self._environments
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        params = request.query_params
+        with_health = parse_bool(params, "health")
+        with_adoption = parse_bool(params, "adoptionStages")
+        summary_period = parse_summary_period(params)
+        stats_period = parse_health_stats_period(params, health=with_health)
+
+        release = self.get_release()
+        accessible = self.access.accessible_projects()
+        project = self._requested_project(accessible, release)
+        meta: dict[str, Any] = {}
+        if project is not None:
+            if with_health:
+                release.narrowed_project_id = project.pk  # type: ignore[attr-defined]
+            meta = self._current_project_meta(release, project)
+
+        context = self.get_serializer_context() | {
+            "health": health.HealthOptions(summary_period, stats_period) if with_health else None,
+            "adoption_stages": with_adoption,
+            "current_project_meta": meta,
+        }
+        return Response(ReleaseSerializer(release, context=context).data)
+
+    def get_release(self, *, write: bool = False) -> Release:
+        """The release of the URL, if the caller may see it (and, for ``write``, change it).
+
+        Seeing takes access to one of its projects; changing takes access to all of them
+        (release-api.md §6.4). Either failure is a 404, as for a release that does not exist.
+        """
+        release = self.get_queryset().filter(version=self.kwargs["version"]).first()
+        if release is None:
+            raise NotFound(NOT_FOUND)
+        accessible = self.access.accessible_projects().values("pk")
+        projects = Project.objects.filter(release_projects__release=release)
+        if not projects.filter(pk__in=accessible).exists():
+            raise NotFound(NOT_FOUND)
+        if write and projects.exclude(pk__in=accessible).exists():
+            raise NotFound(NOT_FOUND)
+        return release
+
+    def page_of(self, queryset: QuerySet[Any]) -> list[Any]:
+        return self.paginate_queryset(queryset) or []
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         params = request.query_params
@@ -204,33 +273,144 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
             )
         return rows.order_by(*newest)
 
-    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        params = request.query_params
-        with_health = parse_bool(params, "health")
-        with_adoption = parse_bool(params, "adoptionStages")
-        summary_period = parse_summary_period(params)
-        stats_period = parse_health_stats_period(params, health=with_health)
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Idempotent upsert: 201 when created or projects were added, else 208 (§5.6)."""
+        serializer = self.create_serializer_class(
+            data=request.data, context={"access": self.access}
+        )
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        self._check_existing_release_projects(data["version"])
+        release, created, new_projects = release_create(
+            organization=self.organization,
+            version=data["version"],
+            projects=self.projects_to_link(data),
+            user_agent=request.headers.get("User-Agent"),
+            defaults={
+                "ref": data.get("ref") or None,
+                "url": data.get("url") or None,
+                "date_released": data.get("dateReleased"),
+                "owner": data.get("owner"),
+            },
+            status=data.get("status"),
+        )
+        release_set_commits_and_refs(release=release, **serializer.commit_arguments())
+        created_status = created or bool(new_projects)
+        return self._write_response(
+            release, status.HTTP_201_CREATED if created_status else status.HTTP_208_ALREADY_REPORTED
+        )
 
-        release = self.get_queryset().filter(version=kwargs["version"]).first()
-        if release is None:
-            raise NotFound(NOT_FOUND)
-        accessible = self.access.accessible_projects()
-        if not release.projects.filter(pk__in=accessible.values("pk")).exists():
-            raise NotFound(NOT_FOUND)
+    def projects_to_link(self, data: dict[str, Any]) -> Sequence[Project]:
+        return [*data["projects"]]
 
-        project = self._requested_project(accessible, release)
-        meta: dict[str, Any] = {}
-        if project is not None:
-            if with_health:
-                release.narrowed_project_id = project.pk  # type: ignore[attr-defined]
-            meta = self._current_project_meta(release, project)
+    def _check_existing_release_projects(self, version: str) -> None:
+        """Changing an existing release takes access to all of its projects (§5.6 step 4)."""
+        projects = Project.objects.filter(
+            release_projects__release__organization=self.organization,
+            release_projects__release__version=version,
+        )
+        accessible = self.access.accessible_projects().values("pk")
+        if projects.exclude(pk__in=accessible).exists():
+            slugs = ", ".join(projects.order_by("slug").values_list("slug", flat=True))
+            raise ValidationError(
+                {"projects": [f"You do not have permission to one of the projects: {slugs}"]}
+            )
 
-        context = self.get_serializer_context() | {
-            "health": health.HealthOptions(summary_period, stats_period) if with_health else None,
-            "adoption_stages": with_adoption,
-            "current_project_meta": meta,
-        }
-        return Response(ReleaseSerializer(release, context=context).data)
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        release = self.get_release(write=True)
+        serializer = ReleaseUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        release_update(
+            release=release,
+            ref=data.get("ref"),
+            url=data.get("url"),
+            date_released=data.get("dateReleased"),
+            status=data.get("status"),
+        )
+        release_set_commits_and_refs(release=release, **serializer.commit_arguments())
+        return self._write_response(release, status.HTTP_200_OK)
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        release_delete(release=self.get_release(write=True))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def _write_response(self, release: Release, code: int) -> Response:
+        """The release as written, without event data (§5.6 step 10)."""
+        release = self.get_queryset().get(pk=release.pk)
+        context = {**self.get_serializer_context(), "with_events": False}
+        return Response(ReleaseSerializer(release, context=context).data, status=code)
+
+    @action(detail=True, methods=["get"])
+    def commits(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """The release's commits, newest first."""
+        release = self.get_release()
+        queryset = (
+            Commit.objects.filter(release_commits__release=release)
+            .select_related("repository", "author")
+            .order_by("release_commits__order", "pk")
+        )
+        page = self.page_of(queryset)
+        return self.get_paginated_response(serialize_commits(page, request.user))
+
+    @action(detail=True, methods=["get"], url_path="previous-with-commits")
+    def previous_with_commits(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """The newest release, up to this one's date, of a shared project with commits; or ``{}``.
+
+        As in Sentry the comparison is ``<=``, so a release with commits finds itself.
+        """
+        release = self.get_release()
+        projects = release.projects.filter(pk__in=self.access.accessible_projects().values("pk"))
+        previous = (
+            self.get_queryset()
+            .filter(
+                pk__in=ReleaseProject.objects.filter(project__in=projects).values("release_id"),
+                last_commit__isnull=False,
+            )
+            .annotate(effective_date=Coalesce("date_released", "date_added"))
+            .filter(effective_date__lte=release.date_released or release.date_added)
+            .order_by("-effective_date", "-pk")
+            .first()
+        )
+        if previous is None:
+            return Response({})
+        context = {**self.get_serializer_context(), "with_events": False}
+        return Response(ReleaseSerializer(previous, context=context).data)
+
+    @action(detail=True, methods=["get", "post"])
+    def deploys(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """GET: the latest deploy per environment, newest first. POST: record a deploy."""
+        release = self.get_release()
+        if request.method == "POST":
+            return self._create_deploy(release)
+        newer = Deploy.objects.filter(release=release, environment=OuterRef("environment")).filter(
+            Q(date_finished__gt=OuterRef("date_finished"))
+            | Q(date_finished=OuterRef("date_finished"), pk__gt=OuterRef("pk"))
+        )
+        queryset = (
+            Deploy.objects.filter(release=release)
+            .exclude(Exists(newer))
+            .select_related("environment")
+            .order_by("-date_finished", "-pk")
+        )
+        page = self.page_of(queryset)
+        return self.get_paginated_response([serialize_deploy(d) for d in page])
+
+    def _create_deploy(self, release: Release) -> Response:
+        serializer = DeployCreateSerializer(
+            data=self.request.data, context={"release_projects": list(release.projects.all())}
+        )
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        deploy = deploy_create(
+            release=release,
+            environment=data["environment"],
+            name=data.get("name") or None,
+            url=data.get("url") or None,
+            date_started=data.get("dateStarted"),
+            date_finished=data.get("dateFinished"),
+        )
+        return Response(serialize_deploy(deploy), status=status.HTTP_201_CREATED)
 
     def _requested_project(self, accessible: QuerySet[Project], release: Release) -> Project | None:
         """``project`` (or its documented alias ``project_id``) by id or slug."""
@@ -301,36 +481,73 @@ def _bound(value: Any) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
 
 
-class ProjectReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
-    """``/api/0/projects/{org}/{project}/releases/``: a project's releases, newest first.
+class ProjectReleaseViewSet(ReleaseViewSet):
+    """The legacy ``/api/0/projects/{org}/{project}/releases/`` routes of sentry-cli 2.x.
 
-    ``query`` is a case-insensitive substring of the version, as in Sentry.
+    The same endpoints, limited to the releases of one project the caller can access; POST
+    links the new release to that project only.
     """
 
-    permission_classes = [OrganizationReleasePermission]
-    serializer_class = ReleaseSerializer
-    pagination_class = CursorPagination
+    create_serializer_class = ProjectReleaseCreateSerializer
 
     @cached_property
     def project(self) -> Project:
-        project = (
-            self.access.accessible_projects().filter(slug=self.kwargs["project_id_or_slug"]).first()
-        )
+        value = self.kwargs["project_id_or_slug"]
+        lookup = Q(slug=value) | Q(pk=int(value)) if value.isdigit() else Q(slug=value)
+        project = self.access.accessible_projects().filter(lookup).first()
         if project is None:
             raise NotFound(NOT_FOUND)
         return project
 
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        self.project  # noqa: B018
+
+    def get_queryset(self) -> QuerySet[Release]:
+        linked = ReleaseProject.objects.filter(project=self.project)
+        return super().get_queryset().filter(pk__in=linked.values("release_id"))
+
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        releases = (
-            Release.objects.for_org(self.organization)
-            .filter(projects=self.project)
-            .with_serializer_relations()
-            .order_by("-date_added", "-id")
-        )
-        query = request.query_params.get("query", "")
-        if query:
+        """The project's releases, newest first; ``status`` as on the org list, ``query`` a
+        version substring (never parsed, as in Sentry)."""
+        releases = ReleaseStatusFilter().filter_queryset(request, self.get_queryset(), self)
+        releases = releases.order_by("-date_added", "-id")
+        if query := request.query_params.get("query", ""):
             releases = releases.filter(free_text_q(query))
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(releases, request)
-        data = ReleaseSerializer(page, many=True, context=self.get_serializer_context()).data
-        return paginator.get_paginated_response(data)
+        page = self.page_of(releases)
+        serializer = ReleaseSerializer(page, many=True, context=self.get_serializer_context())
+        return self.get_paginated_response(serializer.data)
+
+    def projects_to_link(self, data: dict[str, Any]) -> Sequence[Project]:
+        return [self.project]
+
+
+class RepositoryViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
+    """``/api/0/organizations/{org}/repos/``: list (paginated by name) and create."""
+
+    permission_classes = [OrganizationRepositoryPermission]
+    pagination_class = CursorPagination
+    statuses: dict[str, list[str]] = {
+        "active": [Repository.Status.ACTIVE],
+        "deleted": [Repository.Status.PENDING_DELETION, Repository.Status.DELETION_IN_PROGRESS],
+    }
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        queryset = Repository.objects.filter(organization=self.organization)
+        wanted = request.query_params.get("status", "active")
+        if wanted:
+            if wanted not in self.statuses:
+                raise ParseError("invalid value for status")
+            queryset = queryset.filter(status__in=self.statuses[wanted])
+        if query := request.query_params.get("query"):
+            if "\x00" in query:
+                raise ParseError("Null characters are not allowed.")
+            queryset = queryset.filter(name__icontains=query)
+        page = self.paginate_queryset(queryset.order_by("name", "pk")) or []
+        return self.get_paginated_response([serialize_repository(r) for r in page])
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = RepositoryCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        repository = repository_create(organization=self.organization, **serializer.validated_data)
+        return Response(serialize_repository(repository), status=status.HTTP_201_CREATED)

@@ -150,8 +150,8 @@ def test_link_header_has_sentry_format(api_client, releases):
 
     link = response["Link"]
     assert link.startswith("<http://testserver/api/0/organizations/acme/releases/?")
-    (_, _, prev_results, prev_cursor), (next_url, _, next_results, next_cursor) = (
-        LINK_RE.findall(link)
+    (_, _, prev_results, prev_cursor), (next_url, _, next_results, next_cursor) = LINK_RE.findall(
+        link
     )
     assert (prev_results, prev_cursor) == ("false", "2:-1:1")
     assert (next_results, next_cursor) == ("true", "2:1:0")
