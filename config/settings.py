@@ -20,6 +20,8 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[:
 
 # Host used in client keys' DSNs (``http://<key>@<SENTRY_DSN_HOST>/<project_id>``).
 SENTRY_DSN_HOST = env.str("SENTRY_DSN_HOST", default="127.0.0.1:8000")
+# Largest envelope body accepted, before and after decompression (larger: 413).
+ENVELOPE_MAX_BYTES = env.int("ENVELOPE_MAX_BYTES", default=20 * 1024 * 1024)
 GRAVATAR_BASE_URL = env.str("GRAVATAR_BASE_URL", default="https://gravatar.com")
 AVATAR_BASE_URL = env.str("AVATAR_BASE_URL", default="https://sentry.io/avatar")
 

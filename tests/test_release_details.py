@@ -40,7 +40,8 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 
-EXAMPLE_PATH = Path(__file__).resolve().parents[2] / "shared/reference/release-details.example.json"
+# A copy of ../shared/reference/release-details.example.json, the documented example response.
+EXAMPLE_PATH = Path(__file__).resolve().parent / "data/release-details.example.json"
 EXAMPLE_URL = "/api/0/organizations/sentry/releases/control@abc123/?health=1&adoptionStages=1"
 
 # Where our answer may differ from the hand-written example, and why.
@@ -761,3 +762,14 @@ def test_query_count_is_pinned(api_client, org, project, release, django_assert_
     # RELEASE.
     with django_assert_num_queries(26):
         api_client.get(path)
+
+
+def test_unsupported_method_is_405(api_client, org, release):
+    response = api_client.patch(url(org, release.version), {"ref": "x"}, format="json")
+
+    assert response.status_code == 405
+    assert response.json() == {"detail": 'Method "PATCH" not allowed.'}
+
+
+def test_unsupported_method_without_credentials_is_401(anon_client, org, release):
+    assert anon_client.patch(url(org, release.version)).status_code == 401
