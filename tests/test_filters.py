@@ -6,6 +6,7 @@ both databases must give the same answers.
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
@@ -281,3 +282,22 @@ def test_release_stage_needs_one_environment_and_a_known_stage(api_client, datas
 
 def test_latest_without_releases_is_empty(api_client, org, project):
     assert found(api_client, "release:latest") == set()
+
+
+def test_random_queries_never_give_a_server_error(api_client, dataset):
+    rng = random.Random(7)  # noqa: S311 - reproducible fuzzing
+    pieces = ["release", "release.version", "release.build", "release.package", "finalized",
+              "release.stage", "release.created", "has", ":", "!", ">", "<=", "=", "(", ")",
+              "[", "]", ",", '"', "\\", "*", " ", "AND", "OR", "1.2", "-3d", "2024-01-01",
+              "latest", "true", "x", "é", "\t"]  # fmt: skip
+    statuses = set()
+
+    for _ in range(300):
+        query = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
+        response = search(api_client, query, environment="prod")
+        assert response.status_code in (200, 400), (query, response.content)
+        if response.status_code == 400:
+            assert response.json()["detail"]
+        statuses.add(response.status_code)
+
+    assert statuses == {200, 400}
