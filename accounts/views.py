@@ -16,10 +16,10 @@ from .models import ApiToken, Organization
 
 
 def get_organization_or_404(id_or_slug: str) -> Organization:
-    lookup = Q(slug=id_or_slug)
-    if id_or_slug.isdigit():
-        lookup |= Q(pk=int(id_or_slug))
-    organization = Organization.objects.filter(lookup).order_by("-slug").first()
+    """An organization by numeric id or by slug (slugs are never purely numeric)."""
+    numeric = id_or_slug.isascii() and id_or_slug.isdigit()
+    lookup = Q(pk=int(id_or_slug)) if numeric else Q(slug=id_or_slug)
+    organization = Organization.objects.filter(lookup).first()
     if organization is None:
         raise exceptions.NotFound("The requested resource does not exist")
     return organization

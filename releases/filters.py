@@ -22,6 +22,7 @@ from rest_framework.request import Request
 from . import querysyntax as qs
 from .health import stage_filter
 from .models import Environment, Release, ReleaseProjectEnvironment, ReleaseStatus
+from .params import is_number
 from .versioning import parse_release
 
 # ``1.0 (1234)`` also finds ``…1.0+1234``: the UI shows build suffixes that way.
@@ -219,7 +220,7 @@ class ReleaseQueryFilter(BaseFilterBackend):
         """A number compares with ``build_number``; text matches ``build_code`` (``*``: prefix)."""
         if isinstance(term.value, tuple):
             raise qs.QuerySyntaxError(SEMVER_IN_ERROR)
-        number = term.value if term.value.isdigit() and int(term.value) < 2**63 else None
+        number = term.value if is_number(term.value) and int(term.value) < 2**63 else None
         if number is not None and term.op in _COMPARISONS:
             op = _FLIPPED[term.op] if term.negated else term.op
             return Q(**{f"build_number__{_COMPARISONS[op]}": int(number)})
@@ -373,7 +374,7 @@ def semver_prefix_q(version: str) -> Q:
     for column, part in zip(_SEMVER_COLUMNS, version.split(".")[:4], strict=False):
         if part in ("*", "X"):
             return lookup
-        if not part.isdigit():
+        if not is_number(part):
             raise qs.QuerySyntaxError(SEMVER_FORMAT_ERROR)
         lookup &= Q(**{column: int(part)})
     if not version.endswith(("*", "X")):

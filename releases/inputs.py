@@ -16,6 +16,7 @@ from accounts.access import Access
 from accounts.models import OrganizationMember, User
 
 from .models import PROVIDER_NAMES, Project, ReleaseStatus
+from .params import is_number
 from .services import CommitData, RefData
 from .versioning import MAX_VERSION_LENGTH, validate_version
 
@@ -157,7 +158,7 @@ class ReleaseCreateSerializer(ReleaseUpdateSerializer):
         for value in values:
             if isinstance(value, bool) or not isinstance(value, int | str):
                 raise serializers.ValidationError("Invalid project ids or slugs")
-            if isinstance(value, int) or value.isdigit():
+            if isinstance(value, int) or is_number(value):
                 ids.add(int(value))
             else:
                 slugs.add(value)
@@ -173,7 +174,7 @@ class ReleaseCreateSerializer(ReleaseUpdateSerializer):
         if not value:
             return None
         lookup = Q(username__iexact=value) | Q(email__iexact=value)
-        if value.isdigit():
+        if is_number(value):
             lookup |= Q(pk=int(value))
         user = User.objects.filter(lookup, is_active=True).order_by("pk").first()
         if user is None:

@@ -17,6 +17,11 @@ SLUG_RE = re.compile(r"^(?![0-9]+$)[a-zA-Z0-9_-]+$")
 SORTS_DETAILS = ("date", "sessions", "users", "crash_free_sessions", "crash_free_users")
 
 
+def is_number(value: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also accepts ``²``, which ``int()`` refuses."""
+    return value.isascii() and value.isdigit()
+
+
 def parse_bool(params: dict[str, str] | object, name: str) -> bool:
     """A boolean parameter (DECISIONS.md): 1/true/yes/on or 0/false/no/off/empty."""
     value = params.get(name)  # type: ignore[attr-defined]
@@ -57,7 +62,7 @@ def parse_health_stats_period(params: object, *, health: bool) -> str | None:
 def parse_project_id_or_slug(value: str) -> int | str:
     """A single project given by numeric id or slug; sentinels are refused (PR #117493)."""
     value = value.strip()
-    if value.isdigit():
+    if is_number(value):
         return int(value)
     if value in ("-1", "$all") or not SLUG_RE.match(value):
         raise ParseError("Invalid project")

@@ -50,6 +50,7 @@ from .pagination import CursorPagination
 from .params import (
     SLUG_RE,
     SORTS_DETAILS,
+    is_number,
     parse_bool,
     parse_health_stats_period,
     parse_project_id_or_slug,
@@ -226,7 +227,7 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
             return list(accessible.order_by("pk"))
         ids, slugs = set(), set()
         for value in values:
-            if value.isdigit():
+            if is_number(value):
                 ids.add(int(value))
             elif SLUG_RE.match(value):
                 slugs.add(value)
@@ -493,7 +494,7 @@ class ProjectReleaseViewSet(ReleaseViewSet):
     @cached_property
     def project(self) -> Project:
         value = self.kwargs["project_id_or_slug"]
-        lookup = Q(slug=value) | Q(pk=int(value)) if value.isdigit() else Q(slug=value)
+        lookup = Q(slug=value) | Q(pk=int(value)) if is_number(value) else Q(slug=value)
         project = self.access.accessible_projects().filter(lookup).first()
         if project is None:
             raise NotFound(NOT_FOUND)

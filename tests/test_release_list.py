@@ -316,3 +316,25 @@ def test_project_list_of_hidden_or_unknown_project_is_404(api_client, org):
 
     assert api_client.get("/api/0/projects/acme/hidden/releases/").status_code == 404
     assert api_client.get("/api/0/projects/acme/nope/releases/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/api/0/organizations/²/releases/", 404),
+        ("/api/0/organizations/acme/releases/?project=²", 400),
+        ("/api/0/organizations/acme/releases/?query=release.version:².*", 400),
+        ("/api/0/organizations/acme/releases/?query=release.build:²", 200),
+        ("/api/0/organizations/acme/releases/test@2.2/?project=²", 400),
+        ("/api/0/projects/acme/²/releases/", 404),
+    ],
+)
+def test_non_ascii_digits_are_not_numbers(api_client, releases, path, expected):
+    assert api_client.get(path).status_code == expected
+
+
+def test_non_ascii_digit_project_in_create_is_400(api_client, releases):
+    response = api_client.post(LIST, {"version": "x@1", "projects": ["²"]}, format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {"projects": ["Invalid project ids or slugs"]}
