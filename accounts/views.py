@@ -60,6 +60,10 @@ class OrganizationEndpointMixin:
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
         # Resolve organization and access up front: 404 and 403 come before anything else.
         self.access  # noqa: B018
+        # PostgreSQL text cannot hold NUL: refuse it here rather than fail in a query.
+        params = request.query_params.lists()
+        if any("\x00" in key + "".join(values) for key, values in params):
+            raise exceptions.ParseError("Null characters are not allowed.")
 
 
 class ApiRootView(APIView):

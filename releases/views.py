@@ -541,8 +541,6 @@ class RepositoryViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
                 raise ParseError("invalid value for status")
             queryset = queryset.filter(status__in=self.statuses[wanted])
         if query := request.query_params.get("query"):
-            if "\x00" in query:
-                raise ParseError("Null characters are not allowed.")
             queryset = queryset.filter(name__icontains=query)
         page = self.paginate_queryset(queryset.order_by("name", "pk")) or []
         return self.get_paginated_response([serialize_repository(r) for r in page])
