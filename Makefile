@@ -32,6 +32,7 @@ run: install
 # Uses DATABASE_URL when it is set; otherwise starts a throwaway PostgreSQL for the run.
 test: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	DJANGO_SETTINGS_MODULE=config.settings_test $(PY) manage.py makemigrations --check --dry-run
 ifdef DATABASE_URL
 	$(PY) -m pytest $(PYTEST_ARGS)
