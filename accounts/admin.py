@@ -22,7 +22,7 @@ class UserAdmin(DjangoUserAdmin):
     search_fields = ("username", "name", "email")
     inlines = (UserEmailInline,)
     fieldsets = (
-        *DjangoUserAdmin.fieldsets,
+        *(DjangoUserAdmin.fieldsets or ()),
         (
             "Sentry profile",
             {"fields": ("name", "avatar_type", "avatar_ident", "has_2fa", "is_managed",

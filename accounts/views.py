@@ -25,16 +25,13 @@ def get_organization_or_404(id_or_slug: str) -> Organization:
     return organization
 
 
-class OrganizationEndpointMixin:
+class OrganizationEndpointMixin(APIView):
     """For views under ``organizations/<organization_id_or_slug>/``.
 
     ``self.organization`` resolves the organization (404 when unknown); ``self.access`` is the
     caller's access to it, checked against the permission class's ``scope_map`` (403 when the
     caller is not part of the organization or lacks every suitable scope).
     """
-
-    request: Request
-    kwargs: dict[str, Any]
 
     @cached_property
     def organization(self) -> Organization:
@@ -50,14 +47,14 @@ class OrganizationEndpointMixin:
         return access
 
     def _required_scopes(self) -> frozenset[str]:
-        for permission in self.get_permissions():  # type: ignore[attr-defined]
+        for permission in self.get_permissions():
             scope_map = getattr(permission, "scope_map", None)
             if scope_map is not None:
-                return frozenset(scope_map.get(self.request.method, frozenset()))
+                return frozenset(scope_map.get(self.request.method or "", frozenset()))
         return frozenset()
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        super().initial(request, *args, **kwargs)
         # Resolve organization and access up front: 404 and 403 come before anything else.
         self.access  # noqa: B018
         # PostgreSQL text cannot hold NUL: refuse it here rather than fail in a query.

@@ -21,7 +21,13 @@ from rest_framework.request import Request
 
 from . import querysyntax as qs
 from .health import stage_filter
-from .models import Environment, Release, ReleaseProjectEnvironment, ReleaseStatus
+from .models import (
+    Environment,
+    Release,
+    ReleaseProject,
+    ReleaseProjectEnvironment,
+    ReleaseStatus,
+)
 from .params import is_number
 from .versioning import parse_release
 
@@ -64,9 +70,7 @@ class ReleaseProjectFilter(BaseFilterBackend):
     def filter_queryset(self, request: Request, queryset: QuerySet, view: Any) -> QuerySet:
         projects = view.get_selected_projects()
         return queryset.filter(
-            pk__in=Release.projects.through.objects.filter(project__in=projects).values(
-                "release_id"
-            )
+            pk__in=ReleaseProject.objects.filter(project__in=projects).values("release_id")
         )
 
 

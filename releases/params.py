@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from rest_framework.exceptions import ParseError
 
@@ -22,9 +23,9 @@ def is_number(value: str) -> bool:
     return value.isascii() and value.isdigit()
 
 
-def parse_bool(params: dict[str, str] | object, name: str) -> bool:
+def parse_bool(params: Mapping[str, str], name: str) -> bool:
     """A boolean parameter (DECISIONS.md): 1/true/yes/on or 0/false/no/off/empty."""
-    value = params.get(name)  # type: ignore[attr-defined]
+    value = params.get(name)
     if value is None:
         return False
     lowered = value.strip().lower()
@@ -42,16 +43,16 @@ def _period_error(name: str) -> ParseError:
     return ParseError(f"Invalid {name}. Valid choices are {choices}")
 
 
-def parse_summary_period(params: object) -> str:
-    value = params.get("summaryStatsPeriod") or "14d"  # type: ignore[attr-defined]
+def parse_summary_period(params: Mapping[str, str]) -> str:
+    value = params.get("summaryStatsPeriod") or "14d"
     if value not in STATS_PERIODS:
         raise _period_error("summaryStatsPeriod")
     return str(value)
 
 
-def parse_health_stats_period(params: object, *, health: bool) -> str | None:
+def parse_health_stats_period(params: Mapping[str, str], *, health: bool) -> str | None:
     """Validated even when health is off; defaults to ``24h`` when it is on."""
-    value = params.get("healthStatsPeriod") or ""  # type: ignore[attr-defined]
+    value = params.get("healthStatsPeriod") or ""
     if value and value not in STATS_PERIODS:
         raise _period_error("healthStatsPeriod")
     if not value:

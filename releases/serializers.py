@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -34,7 +34,7 @@ from .models import (
     ReleaseProjectEnvironment,
     Repository,
 )
-from .versioning import version_info
+from .versioning import VersionInfo, version_info
 
 # Sentry lists at most this many releases under a commit.
 MAX_COMMIT_RELEASES = 1000
@@ -150,11 +150,11 @@ class AuthorResolver:
         for user in users:
             if user.email.lower() in emails:
                 self.by_email.setdefault(user.email.lower(), user)
-            for address in user.emails.all():
-                secondary.setdefault(address.email.lower(), user)
-        for address, user in secondary.items():
-            if address in emails:
-                self.by_email.setdefault(address, user)
+            for row in user.emails.all():
+                secondary.setdefault(row.email.lower(), user)
+        for email, owner in secondary.items():
+            if email in emails:
+                self.by_email.setdefault(email, owner)
 
     def resolve(self, author: CommitAuthor | None) -> dict[str, Any]:
         if author is None:
@@ -415,8 +415,10 @@ class ReleaseListSerializer(serializers.ListSerializer):
 
     def to_representation(self, data: Any) -> list[dict[str, Any]]:
         releases = list(data.all() if hasattr(data, "all") else data)
-        self.context["attrs"] = compute_attrs(releases, self.context)
-        return [self.child.to_representation(release) for release in releases]
+        context = cast(dict[str, Any], self.context)
+        context["attrs"] = compute_attrs(releases, context)
+        child = cast(serializers.Serializer, self.child)
+        return [child.to_representation(release) for release in releases]
 
 
 def compute_attrs(releases: Sequence[Release], context: dict[str, Any]) -> dict[int, Any]:
@@ -448,7 +450,8 @@ class ReleaseSerializer(serializers.Serializer):
     url = serializers.CharField()
     dateReleased = serializers.DateTimeField(source="date_released")
     dateCreated = serializers.DateTimeField(source="date_added")
-    data = serializers.JSONField()
+    # A field named like Serializer.data: the metaclass moves it into _declared_fields.
+    data = serializers.JSONField()  # type: ignore[assignment]
     newGroups = serializers.SerializerMethodField()
     owner = serializers.SerializerMethodField()
     commitCount = serializers.SerializerMethodField()
@@ -466,11 +469,11 @@ class ReleaseSerializer(serializers.Serializer):
         list_serializer_class = ReleaseListSerializer
 
     def _attrs(self, release: Release) -> ReleaseAttrs:
-        attrs = self.context.get("attrs")
-        if attrs is None or id(release) not in attrs:
+        context = cast(dict[str, Any], self.context)
+        attrs: dict[int, ReleaseAttrs] = context.setdefault("attrs", {})
+        if id(release) not in attrs:
             # A single release (details, writes): compute its attrs on their own.
-            attrs = self.context.setdefault("attrs", {})
-            attrs.update(compute_attrs([release], self.context))
+            attrs.update(compute_attrs([release], context))
         return attrs[id(release)]
 
     def to_representation(self, instance: Release) -> dict[str, Any]:
@@ -479,7 +482,7 @@ class ReleaseSerializer(serializers.Serializer):
             data["adoptionStages"] = self._attrs(instance).adoption_stages
         return data
 
-    def get_versionInfo(self, release: Release) -> dict[str, Any] | None:
+    def get_versionInfo(self, release: Release) -> VersionInfo | None:
         return version_info(release.version)
 
     def get_newGroups(self, release: Release) -> int:

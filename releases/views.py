@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce
@@ -44,6 +45,7 @@ from .models import (
     Project,
     Release,
     ReleaseProject,
+    ReleaseQuerySet,
     Repository,
 )
 from .pagination import CursorPagination
@@ -132,7 +134,8 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
                 release.narrowed_project_id = project.pk  # type: ignore[attr-defined]
             meta = self._current_project_meta(release, project)
 
-        context = self.get_serializer_context() | {
+        context = {
+            **self.get_serializer_context(),
             "health": health.HealthOptions(summary_period, stats_period) if with_health else None,
             "adoption_stages": with_adoption,
             "current_project_meta": meta,
@@ -179,23 +182,27 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
         if not self._selected_projects:
             return Response([])
         environments = self.get_environments()
-        releases = Release.objects.for_org(self.organization)
+        releases: QuerySet[Release] = Release.objects.for_org(self.organization)
         for backend in self.filter_backends:
             releases = backend().filter_queryset(request, releases, self)
 
         paginator = self.pagination_class()
         if flatten:
-            rows = ReleaseProject.objects.filter(
-                release__in=releases, project__in=self._selected_projects
-            ).select_related(*(f"release__{name}" for name in SERIALIZER_RELATIONS))
-            rows = rows.prefetch_related("release__owner__emails")
+            links = (
+                ReleaseProject.objects.filter(
+                    release__in=releases, project__in=self._selected_projects
+                )
+                .select_related(*(f"release__{name}" for name in SERIALIZER_RELATIONS))
+                .prefetch_related("release__owner__emails")
+            )
             page = []
-            ordered = self._ordered(rows, sort, "release__", summary_period=summary_period)
+            ordered = self._ordered(links, sort, "release__", summary_period=summary_period)
             for row in paginator.paginate_queryset(ordered, request):
                 row.release.narrowed_project_id = row.project_id
                 page.append(row.release)
         else:
-            rows = releases.with_serializer_relations()
+            # The filter backends keep the queryset's class.
+            rows = cast(ReleaseQuerySet, releases).with_serializer_relations()
             ordered = self._ordered(rows, sort, "", summary_period=summary_period)
             page = paginator.paginate_queryset(ordered, request)
 
@@ -206,7 +213,8 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
             stat=health_stat,
             environment_ids=tuple(environment_ids) if environment_ids is not None else None,
         )
-        context = self.get_serializer_context() | {
+        context = {
+            **self.get_serializer_context(),
             "health": options if with_health else None,
             "adoption_stages": with_adoption,
             "environments": environment_ids,
@@ -214,7 +222,7 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
         data = ReleaseSerializer(page, many=True, context=context).data
         return paginator.get_paginated_response(data)
 
-    def _list_projects(self) -> list[Project]:
+    def _list_projects(self) -> builtins.list[Project]:
         """``project`` (ids or slugs, repeatable; ``-1``/``$all``: every accessible project)
         and ``projectSlug``; without them, the caller's member projects. Asking for a
         project the caller cannot access is a 403."""
@@ -436,7 +444,7 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
         if sort not in SORTS_DETAILS:
             raise ParseError("invalid sort")
 
-        candidates = Release.objects.for_org(self.organization)
+        candidates: QuerySet[Release] = Release.objects.for_org(self.organization)
         for backend in self.navigation_filter_backends:
             candidates = backend().filter_queryset(self.request, candidates, self)
         newer = Q(date_added__gt=release.date_added) | Q(

@@ -31,7 +31,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         token = self.dataset(options["releases"], options["projects"])
         client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
-        project = Project.objects.filter(organization__slug=ORG).order_by("pk").first()
+        project = Project.objects.filter(organization__slug=ORG).order_by("pk")[0]
         newest = Release.objects.filter(projects=project).latest("date_added", "id")
         base = f"/api/0/organizations/{ORG}/releases/"
         cases = {
