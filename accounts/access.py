@@ -60,7 +60,8 @@ def access_for(user: Any, token: ApiToken | None, organization: Organization) ->
     member = OrganizationMember.objects.filter(organization=organization, user=user).first()
     if member is not None:
         scopes = ROLE_SCOPES[member.role]
-    elif user.is_superuser:
+    elif user.is_superuser and token is None:
+        # Superuser rights come with a signed-in session only, never through an API token.
         scopes = ROLE_SCOPES["owner"]
     else:
         return None

@@ -6,6 +6,7 @@ from functools import cached_property
 from typing import Any
 
 from django.db.models import Q
+from django.http import QueryDict
 from rest_framework import exceptions, permissions
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -23,6 +24,19 @@ def get_organization_or_404(id_or_slug: str) -> Organization:
     if organization is None:
         raise exceptions.NotFound("The requested resource does not exist")
     return organization
+
+
+def _has_nul(value: Any) -> bool:
+    """Whether a NUL character hides anywhere in parsed request data."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, QueryDict):
+        value = dict(value.lists())
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(item) for item in value)
+    return False
 
 
 class OrganizationEndpointMixin(APIView):
@@ -58,8 +72,7 @@ class OrganizationEndpointMixin(APIView):
         # Resolve organization and access up front: 404 and 403 come before anything else.
         self.access  # noqa: B018
         # PostgreSQL text cannot hold NUL: refuse it here rather than fail in a query.
-        params = request.query_params.lists()
-        if any("\x00" in key + "".join(values) for key, values in params):
+        if _has_nul(dict(request.query_params.lists())) or _has_nul(request.data):
             raise exceptions.ParseError("Null characters are not allowed.")
 
 

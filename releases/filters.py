@@ -119,7 +119,8 @@ def parse_stats_period(value: str) -> timedelta:
 
 def parse_datetime_param(value: str) -> datetime:
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    # In UTC: PostgreSQL refuses some offsets Python allows (beyond ±15:59).
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 class ReleaseDateRangeFilter(BaseFilterBackend):
@@ -315,16 +316,17 @@ def parse_search_date(value: str) -> tuple[datetime, datetime, str | None]:
     Relative values (``-3d``, ``+1h``) are the instant now minus the duration, with their
     sign; a bare day is that whole UTC day ``[start, end)``; a datetime is an instant.
     """
-    relative = _RELATIVE_DATE.match(value)
-    if relative:
-        moment = timezone.now() - timedelta(**{_UNITS[relative["unit"]]: int(relative["amount"])})
-        return moment, moment, relative["sign"]
     try:
+        relative = _RELATIVE_DATE.match(value)
+        if relative:
+            delta = timedelta(**{_UNITS[relative["unit"]]: int(relative["amount"])})
+            moment = timezone.now() - delta
+            return moment, moment, relative["sign"]
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
             day = datetime.fromisoformat(value).replace(tzinfo=UTC)
             return day, day + timedelta(days=1), None
         moment = parse_datetime_param(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise qs.QuerySyntaxError(
             f"release.created: Invalid date: {value}. Expected +/-duration (e.g. +1h) or "
             "ISO 8601-like (e.g. 2024-05-01T12:34:56.78)."

@@ -12,6 +12,8 @@ from rest_framework.pagination import BasePagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from .params import is_number
+
 MAX_PER_PAGE = 100
 # PostgreSQL's OFFSET is a bigint; no page beyond this could be asked for anyway.
 MAX_OFFSET = 2**62
@@ -35,7 +37,7 @@ class Cursor:
             cursor = cls(int(value), int(page), bool(int(is_prev)))
         except ValueError:
             raise ParseError("Invalid cursor parameter.") from None
-        if cursor.value < 0:
+        if not 0 <= cursor.value <= MAX_PER_PAGE:
             raise ParseError("Invalid cursor parameter.")
         if cursor.page < 0:
             raise ParseError("Pagination offset cannot be negative")
@@ -55,10 +57,9 @@ class CursorPagination(BasePagination):
         raw = request.query_params.get(self.page_size_query_param)
         if raw is None or raw == "":
             return MAX_PER_PAGE
-        try:
-            per_page = int(raw)
-        except ValueError:
-            raise ParseError("Invalid per_page parameter.") from None
+        if not is_number(raw):
+            raise ParseError("Invalid per_page parameter.")
+        per_page = int(raw)
         if per_page > MAX_PER_PAGE:
             raise ParseError(f"Invalid per_page value. Cannot exceed {MAX_PER_PAGE}.")
         if per_page < 1:

@@ -30,3 +30,61 @@ def test_null_characters_in_parameters_are_400(api_client, org, project, params)
 
         assert response.status_code == 400, (path, response.content)
         assert response.json() == {"detail": "Null characters are not allowed."}
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/0/nonexistent/", "/api/0/organizations/acme/releases", "/api/abc/envelope/",
+     "/api/0/organizations/acme/releases/a%2Fb/"],
+)  # fmt: skip
+def test_unknown_api_paths_are_json_404(api_client, org, path):
+    response = api_client.get(path)
+
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"detail": "The requested resource does not exist"}
+
+
+@pytest.mark.parametrize("extra", [{"HTTP_ACCEPT": "text/html"}, {"QUERY_STRING": "format=api"}])
+def test_answers_are_json_whatever_the_client_asks(api_client, org, project, extra):
+    ReleaseFactory(organization=org, version="a@1", projects=[project])
+
+    response = api_client.get("/api/0/organizations/acme/releases/a@1/", **extra)
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+
+
+def test_null_characters_in_a_json_body_are_400(api_client, org, project):
+    response = api_client.post(
+        "/api/0/organizations/acme/releases/",
+        {"version": "x@1", "projects": ["backend\x00"]},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {"detail": "Null characters are not allowed."}
+
+
+@pytest.mark.parametrize("query", ["release.created:>+999999999d", "release.created:<-9999999w",
+                                   "release.created:>9999-12-31T23:59:59-23:00"])  # fmt: skip
+def test_out_of_range_dates_are_400(api_client, org, project, query):
+    response = api_client.get("/api/0/organizations/acme/releases/", {"query": query})
+
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("release.created: Invalid date:")
+
+
+@pytest.mark.parametrize("cursor", ["999999999999999999999:0:0", "500:0:0", "101:1:0"])
+def test_cursor_page_size_is_capped_like_per_page(api_client, org, project, cursor):
+    response = api_client.get("/api/0/organizations/acme/releases/", {"cursor": cursor})
+
+    assert response.status_code == 400
+    assert response.json() == {"detail": "Invalid cursor parameter."}
+
+
+def test_full_width_digits_are_not_a_page_size(api_client, org, project):
+    response = api_client.get("/api/0/organizations/acme/releases/", {"per_page": "\uff11"})
+
+    assert response.status_code == 400
+    assert response.json() == {"detail": "Invalid per_page parameter."}

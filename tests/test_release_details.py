@@ -773,3 +773,12 @@ def test_unsupported_method_is_405(api_client, org, release):
 
 def test_unsupported_method_without_credentials_is_401(anon_client, org, release):
     assert anon_client.patch(url(org, release.version)).status_code == 401
+
+
+def test_superuser_token_does_not_reach_other_organizations(anon_client, org, release):
+    admin = UserFactory(is_superuser=True, is_staff=True)
+    anon_client.credentials(
+        HTTP_AUTHORIZATION=f"Bearer {create_token(user=admin, scopes=['project:read'])}"
+    )
+
+    assert anon_client.get(url(org, release.version)).status_code == 403

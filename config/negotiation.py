@@ -1,0 +1,18 @@
+"""Content negotiation for the API: JSON whatever ``Accept`` says, as Sentry answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.renderers import BaseRenderer
+from rest_framework.request import Request
+
+
+class JSONOnly(DefaultContentNegotiation):
+    """Request bodies are parsed as usual; answers always use the first (JSON) renderer."""
+
+    def select_renderer(
+        self, request: Request, renderers: list[BaseRenderer], format_suffix: Any = None
+    ) -> tuple[BaseRenderer, str]:
+        return renderers[0], renderers[0].media_type
