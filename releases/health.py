@@ -39,11 +39,13 @@ from django.db.models.functions import Cast, Coalesce, NullIf
 from django.utils import timezone
 
 from .models import (
+    ProjectUserSeen,
     Release,
     ReleaseProjectEnvironment,
     SessionDuration,
     SessionRollup,
     SessionUser,
+    SessionUserSeen,
 )
 
 # Sentry's STATS_PERIODS: key -> (rollup seconds, bucket count). Order matters: it is the order
@@ -221,26 +223,28 @@ def health_data(
         .values_list("project_id", "total")
         .order_by()
     )
-    # 3. Distinct users per pair.
+    # 3. Distinct users per pair: each did counts when its last (crashed) hour is in the window.
     users = {
         (row["project_id"], row["release__version"]): row
-        for row in SessionUser.objects.filter(
+        for row in SessionUserSeen.objects.filter(
             env,
             project_id__in=projects,
             release__version__in=versions,
-            hour__gte=min(summary_start, day_start),
+            last_hour__gte=min(summary_start, day_start),
         )
         .values(*pair_key)
         .annotate(
-            n_users=Count("did", distinct=True, filter=in_summary),
-            n_crashed_users=Count("did", distinct=True, filter=in_summary & Q(crashed=True)),
-            n_users_24h=Count("did", distinct=True, filter=in_day),
+            n_users=Count("did", distinct=True, filter=Q(last_hour__gte=summary_start)),
+            n_crashed_users=Count(
+                "did", distinct=True, filter=Q(last_crashed_hour__gte=summary_start)
+            ),
+            n_users_24h=Count("did", distinct=True, filter=Q(last_hour__gte=day_start)),
         )
         .order_by()
     }
     # 4. Distinct users per project (across releases), last 24 h.
     project_users = dict(
-        SessionUser.objects.filter(env, in_day, project_id__in=projects)
+        ProjectUserSeen.objects.filter(env, project_id__in=projects, last_hour__gte=day_start)
         .values("project_id")
         .annotate(total=Count("did", distinct=True))
         .values_list("project_id", "total")
@@ -408,25 +412,27 @@ def health_sort_value(
     lookup = Q(
         project_id=project if isinstance(project, int) else OuterRef(project),
         release_id=OuterRef(release),
-        hour__gte=start,
     )
     if environment_ids is not None:
         lookup &= Q(environment_id__in=list(environment_ids))
     as_float = FloatField()
     if sort.startswith("sessions"):
         model: Any = SessionRollup
+        lookup &= Q(hour__gte=start)
         value: Any = NullIf(Cast(Sum("sessions"), as_float), Value(0.0))
     elif sort.startswith("users"):
-        model = SessionUser
+        model = SessionUserSeen
+        lookup &= Q(last_hour__gte=start)
         value = NullIf(Cast(Count("did", distinct=True), as_float), Value(0.0))
     elif sort == "crash_free_sessions":
         model = SessionRollup
+        lookup &= Q(hour__gte=start)
         value = Cast(Sum("crashed"), as_float) / NullIf(Cast(Sum("sessions"), as_float), 0.0)
     else:
-        model = SessionUser
-        value = Cast(Count("did", distinct=True, filter=Q(crashed=True)), as_float) / NullIf(
-            Cast(Count("did", distinct=True), as_float), 0.0
-        )
+        model = SessionUserSeen
+        lookup &= Q(last_hour__gte=start)
+        crashed = Count("did", distinct=True, filter=Q(last_crashed_hour__gte=start))
+        value = Cast(crashed, as_float) / NullIf(Cast(Count("did", distinct=True), as_float), 0.0)
     rows = (
         model.objects.filter(lookup)
         .values("release_id")
