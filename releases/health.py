@@ -10,7 +10,7 @@ rollups are hourly (release-health.md §1.1).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import reduce
@@ -178,30 +178,43 @@ def _env_q(options: HealthOptions) -> Q:
 
 
 def health_data(
-    pairs: list[tuple[int, str]], options: HealthOptions, now: datetime
+    pairs: list[tuple[int, str]],
+    options: HealthOptions,
+    now: datetime,
+    *,
+    release_ids: Mapping[str, int] | None = None,
 ) -> dict[tuple[int, str], dict[str, Any]]:
     """``healthData`` for every ``(project_id, version)`` pair of a page, in six queries.
 
-    Fields, formulas and null rules: release-health.md §1 and DECISIONS.md.
+    ``release_ids`` maps the versions to release ids when the caller has the releases (one
+    organization's); without it, one more query looks them up. Fields, formulas and null
+    rules: release-health.md §1 and DECISIONS.md.
     """
     if not pairs:
         return {}
     projects = {p for p, _ in pairs}
     versions = {v for _, v in pairs}
+    if release_ids is None:
+        release_ids = dict(
+            Release.objects.filter(projects__in=projects, version__in=versions)
+            .values_list("version", "pk")
+            .distinct()
+        )
+    # Filtering on ids rather than joining Release lets the planner use the covering indexes.
+    version_of = {pk: version for version, pk in release_ids.items() if version in versions}
+    ids = set(version_of)
     env = _env_q(options)
     summary_start = period_start(options.summary_period, now)
     day_start = hour_of(now - DAY)
     fallback_start = hour_of(now - HAS_DATA_FALLBACK)
     in_summary = Q(hour__gte=summary_start)
     in_day = Q(hour__gte=day_start)
-    pair_key = ("project_id", "release__version")
+    pair_key = ("project_id", "release_id")
 
     # 1. Counters per pair: summary window, last 24 h, and when data was last seen.
     counters = {
-        (row["project_id"], row["release__version"]): row
-        for row in SessionRollup.objects.filter(
-            env, project_id__in=projects, release__version__in=versions
-        )
+        (row["project_id"], version_of[row["release_id"]]): row
+        for row in SessionRollup.objects.filter(env, project_id__in=projects, release_id__in=ids)
         .values(*pair_key)
         .annotate(
             n_sessions=Sum("sessions", filter=in_summary),
@@ -225,11 +238,11 @@ def health_data(
     )
     # 3. Distinct users per pair: each did counts when its last (crashed) hour is in the window.
     users = {
-        (row["project_id"], row["release__version"]): row
+        (row["project_id"], version_of[row["release_id"]]): row
         for row in SessionUserSeen.objects.filter(
             env,
             project_id__in=projects,
-            release__version__in=versions,
+            release_id__in=ids,
             last_hour__gte=min(summary_start, day_start),
         )
         .values(*pair_key)
@@ -252,18 +265,16 @@ def health_data(
     )
     # 5. Durations of exited sessions per pair, as (value, count), sorted.
     durations: dict[tuple[int, str], list[tuple[float, int]]] = defaultdict(list)
-    for project_id, version, duration_ms, count in (
-        SessionDuration.objects.filter(
-            env, in_summary, project_id__in=projects, release__version__in=versions
-        )
+    for project_id, release_id, duration_ms, count in (
+        SessionDuration.objects.filter(env, in_summary, project_id__in=projects, release_id__in=ids)
         .values(*pair_key, "duration_ms")
         .annotate(n=Sum("count"))
         .values_list(*pair_key, "duration_ms", "n")
         .order_by(*pair_key, "duration_ms")
     ):
-        durations[project_id, version].append((duration_ms / 1000, count))
+        durations[project_id, version_of[release_id]].append((duration_ms / 1000, count))
     # 6. The stats series.
-    series = _stats(pairs, options, now, projects, versions, env)
+    series = _stats(pairs, options, now, projects, version_of, env)
 
     result: dict[tuple[int, str], dict[str, Any]] = {}
     for pair in pairs:
@@ -321,7 +332,7 @@ def _stats(
     options: HealthOptions,
     now: datetime,
     projects: set[int],
-    versions: set[str],
+    version_of: dict[int, str],
     env: Q,
 ) -> dict[tuple[int, str], list[list[int]]]:
     """``[[ts, value], …]`` per pair with data; sessions per bucket, or distinct users."""
@@ -343,29 +354,30 @@ def _stats(
 
     if options.stat == "users":
         seen: dict[tuple[int, str], list[set[Any]]] = {}
-        for project_id, version, hour, did in (
+        for project_id, release_id, hour, did in (
             SessionUser.objects.filter(
-                env, project_id__in=projects, release__version__in=versions, hour__gte=first
+                env, project_id__in=projects, release_id__in=list(version_of), hour__gte=first
             )
-            .values_list("project_id", "release__version", "hour", "did")
-            .distinct()
+            .values_list("project_id", "release_id", "hour", "did")
             .order_by()
         ):
+            version = version_of[release_id]
             i = slot(hour)
             if i is not None and (project_id, version) in wanted:
                 sets = seen.setdefault((project_id, version), [set() for _ in buckets])
                 sets[i].add(did)
         values = {pair: [len(s) for s in sets] for pair, sets in seen.items()}
     else:
-        for project_id, version, hour, sessions in (
+        for project_id, release_id, hour, sessions in (
             SessionRollup.objects.filter(
-                env, project_id__in=projects, release__version__in=versions, hour__gte=first
+                env, project_id__in=projects, release_id__in=list(version_of), hour__gte=first
             )
-            .values("project_id", "release__version", "hour")
+            .values("project_id", "release_id", "hour")
             .annotate(total=Sum("sessions"))
-            .values_list("project_id", "release__version", "hour", "total")
+            .values_list("project_id", "release_id", "hour", "total")
             .order_by()
         ):
+            version = version_of[release_id]
             i = slot(hour)
             if i is not None and (project_id, version) in wanted:
                 counts = values.setdefault((project_id, version), [0] * len(buckets))

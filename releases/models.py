@@ -493,9 +493,14 @@ class SessionUserSeen(models.Model):
     at most one row per user, instead of one row per user and hour.
     """
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
-    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="+")
-    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
+    # No single-column FK indexes: the unique constraint leads with project, the covering
+    # index with release, and environments are not deleted on their own. Each index costs
+    # every ingested user a write.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="+", db_index=False)
+    environment = models.ForeignKey(
+        Environment, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     did = models.UUIDField()
     last_hour = models.DateTimeField()
     last_crashed_hour = models.DateTimeField(null=True, blank=True)
@@ -509,7 +514,7 @@ class SessionUserSeen(models.Model):
         ]
         indexes: ClassVar = [
             models.Index(
-                fields=["project", "release", "last_hour"],
+                fields=["release", "project", "last_hour"],
                 include=["environment", "did", "last_crashed_hour"],
                 name="session_user_seen_release",
             ),
@@ -526,8 +531,11 @@ class ProjectUserSeen(models.Model):
     with ``last_hour >= T``, whatever the releases they used.
     """
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
-    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
+    # As above: the unique constraint leads with project; no index for environment.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    environment = models.ForeignKey(
+        Environment, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     did = models.UUIDField()
     last_hour = models.DateTimeField()
 

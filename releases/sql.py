@@ -2,7 +2,7 @@
 
 ``INSERT … ON CONFLICT`` with ``EXCLUDED`` and ``RETURNING`` is spelled the same on PostgreSQL
 and on SQLite (3.35+). Only the way the rows reach the server differs, and that lives in one
-function, :func:`_insert_sql`: PostgreSQL gets one array parameter per column (``unnest``), so a
+function, :func:`_statements`: PostgreSQL gets one array literal per column (``unnest``), so a
 whole batch is one statement with a handful of parameters; SQLite gets ``VALUES`` lists. Tests
 run both (``tests/test_sql.py``).
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from django.db import connection, models
@@ -40,40 +40,55 @@ def _prep(field: models.Field, value: Any) -> Any:
     return field.get_db_prep_save(value, connection)
 
 
-def _insert_sql(
-    model: type[models.Model], names: Sequence[str], rows: Sequence[Row]
-) -> tuple[str, list[Any]]:
-    """``INSERT INTO <table> (<names>) …`` for ``rows`` (tuples in ``names`` order).
+def _array_item(value: Any) -> str:
+    """One element of a PostgreSQL array literal."""
+    if value is None:
+        return "NULL"
+    kind = type(value)
+    if kind is int or kind is uuid.UUID:
+        return str(value)
+    if kind is datetime.datetime or kind is datetime.date:
+        return value.isoformat()
+    if kind is bool:
+        return "t" if value else "f"
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
 
-    The one database-specific function: ``unnest`` of typed arrays on PostgreSQL, a ``VALUES``
-    list elsewhere.
+
+def _statements(
+    model: type[models.Model], names: Sequence[str], rows: Sequence[Row], keys: int
+) -> Iterator[tuple[str, list[Any]]]:
+    """``INSERT INTO <table> (<names>) …`` statements for ``rows`` (tuples in ``names`` order).
+
+    The one database-specific function. Rows go in key order, so that concurrent writers lock
+    rows in the same order. PostgreSQL gets one array literal per column (``unnest``): a batch
+    is one statement with a handful of text parameters, which the server parses, instead of
+    one parameter per value that the client adapts; elsewhere, ``VALUES`` lists.
     """
     fields = _fields(model, names)
     table = connection.ops.quote_name(model._meta.db_table)
     column_list = ", ".join(_column(f) for f in fields)
+    size = BATCH.get(connection.vendor, DEFAULT_BATCH)
     if connection.vendor == "postgresql":
-        arrays = []
-        for index, field in enumerate(fields):
-            column = [row[index] for row in rows]
-            if not all(value is None or isinstance(value, _NATIVE) for value in column):
-                column = [_prep(field, value) for value in column]
-            arrays.append(column)
+        if not all(isinstance(v, _NATIVE) or v is None for row in rows[:1] for v in row):
+            rows = [tuple(_prep(f, v) for f, v in zip(fields, row, strict=True)) for row in rows]
+        texts = sorted(tuple(map(_array_item, row)) for row in rows)
         casts = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
         # Identifiers and types come from model metadata; values are parameters.
         sql = f"INSERT INTO {table} ({column_list}) SELECT * FROM unnest({casts})"  # noqa: S608
-        return sql, arrays
+        for start in range(0, len(texts), size):
+            columns = zip(*texts[start : start + size], strict=True)
+            yield sql, ["{" + ",".join(column) + "}" for column in columns]
+        return
+    ordered = sorted(rows, key=lambda row: tuple(row[:keys]))
     placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    params = [_prep(field, value) for row in rows for field, value in zip(fields, row, strict=True)]
-    values = ", ".join([placeholders] * len(rows))
-    sql = f"INSERT INTO {table} ({column_list}) VALUES {values}"  # noqa: S608
-    return sql, params
-
-
-def _batches(rows: Sequence[Row], key_count: int) -> list[Sequence[Row]]:
-    # Key order, so that concurrent writers lock rows in the same order.
-    ordered = sorted(rows, key=lambda row: tuple(row[:key_count]))
-    size = BATCH.get(connection.vendor, DEFAULT_BATCH)
-    return [ordered[start : start + size] for start in range(0, len(ordered), size)]
+    for start in range(0, len(ordered), size):
+        batch = ordered[start : start + size]
+        params = [
+            _prep(field, value) for row in batch for field, value in zip(fields, row, strict=True)
+        ]
+        values = ", ".join([placeholders] * len(batch))
+        yield f"INSERT INTO {table} ({column_list}) VALUES {values}", params  # noqa: S608
 
 
 def upsert(
@@ -103,9 +118,14 @@ def upsert(
         for c in map(_column, _fields(model, latest))
     ]
     action = f"DO UPDATE SET {', '.join(merges)}" if merges else "DO NOTHING"
+    if merges and not add:
+        # Only rewrite rows that change: fewer dead tuples and index entries.
+        action += " WHERE " + " OR ".join(
+            f"(EXCLUDED.{c} > {table}.{c} OR ({table}.{c} IS NULL AND EXCLUDED.{c} IS NOT NULL))"
+            for c in map(_column, _fields(model, latest))
+        )
     with connection.cursor() as cursor:
-        for batch in _batches(rows, keys):
-            sql, params = _insert_sql(model, columns, batch)
+        for sql, params in _statements(model, columns, rows, keys):
             cursor.execute(f"{sql} ON CONFLICT ({key_columns}) {action}", params)
 
 
@@ -130,8 +150,7 @@ def insert_new(
     (ret_field,) = _fields(model, [returning])
     found: set[Any] = set()
     with connection.cursor() as cursor:
-        for batch in _batches(rows, keys):
-            sql, params = _insert_sql(model, columns, batch)
+        for sql, params in _statements(model, columns, rows, keys):
             cursor.execute(
                 f"{sql} ON CONFLICT ({key_columns}) DO NOTHING RETURNING {_column(ret_field)}",
                 params,

@@ -66,27 +66,27 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='projectuserseen',
             name='environment',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='releases.environment'),
+            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='releases.environment'),
         ),
         migrations.AddField(
             model_name='projectuserseen',
             name='project',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='releases.project'),
+            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='releases.project'),
         ),
         migrations.AddField(
             model_name='sessionuserseen',
             name='environment',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='releases.environment'),
+            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='releases.environment'),
         ),
         migrations.AddField(
             model_name='sessionuserseen',
             name='project',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='releases.project'),
+            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='releases.project'),
         ),
         migrations.AddField(
             model_name='sessionuserseen',
             name='release',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='releases.release'),
+            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='releases.release'),
         ),
         migrations.AddIndex(
             model_name='projectuserseen',
@@ -98,7 +98,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='sessionuserseen',
-            index=models.Index(fields=['project', 'release', 'last_hour'], include=('environment', 'did', 'last_crashed_hour'), name='session_user_seen_release'),
+            index=models.Index(fields=['release', 'project', 'last_hour'], include=('environment', 'did', 'last_crashed_hour'), name='session_user_seen_release'),
         ),
         migrations.AddConstraint(
             model_name='sessionuserseen',
