@@ -40,8 +40,9 @@ else
 	$(PY) scripts/pgtmp.py -- $(PY) -m pytest $(PYTEST_ARGS)
 endif
 ifndef PYTEST_ARGS
-	# The search filters once more on SQLite, the embedded default: both must agree.
-	DATABASE_URL=sqlite:// $(PY) -m pytest -q tests/test_filters.py
+	# The search filters and the bulk writes once more on SQLite, the embedded default: both
+	# must agree.
+	DATABASE_URL=sqlite:// $(PY) -m pytest -q tests/test_filters.py tests/test_sql.py
 endif
 
 clean:

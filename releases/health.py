@@ -10,7 +10,7 @@ rollups are hourly (release-health.md §1.1).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import reduce
@@ -39,11 +39,13 @@ from django.db.models.functions import Cast, Coalesce, NullIf
 from django.utils import timezone
 
 from .models import (
+    ProjectUserSeen,
     Release,
     ReleaseProjectEnvironment,
     SessionDuration,
     SessionRollup,
     SessionUser,
+    SessionUserSeen,
 )
 
 # Sentry's STATS_PERIODS: key -> (rollup seconds, bucket count). Order matters: it is the order
@@ -176,30 +178,43 @@ def _env_q(options: HealthOptions) -> Q:
 
 
 def health_data(
-    pairs: list[tuple[int, str]], options: HealthOptions, now: datetime
+    pairs: list[tuple[int, str]],
+    options: HealthOptions,
+    now: datetime,
+    *,
+    release_ids: Mapping[str, int] | None = None,
 ) -> dict[tuple[int, str], dict[str, Any]]:
     """``healthData`` for every ``(project_id, version)`` pair of a page, in six queries.
 
-    Fields, formulas and null rules: release-health.md §1 and DECISIONS.md.
+    ``release_ids`` maps the versions to release ids when the caller has the releases (one
+    organization's); without it, one more query looks them up. Fields, formulas and null
+    rules: release-health.md §1 and DECISIONS.md.
     """
     if not pairs:
         return {}
     projects = {p for p, _ in pairs}
     versions = {v for _, v in pairs}
+    if release_ids is None:
+        release_ids = dict(
+            Release.objects.filter(projects__in=projects, version__in=versions)
+            .values_list("version", "pk")
+            .distinct()
+        )
+    # Filtering on ids rather than joining Release lets the planner use the covering indexes.
+    version_of = {pk: version for version, pk in release_ids.items() if version in versions}
+    ids = set(version_of)
     env = _env_q(options)
     summary_start = period_start(options.summary_period, now)
     day_start = hour_of(now - DAY)
     fallback_start = hour_of(now - HAS_DATA_FALLBACK)
     in_summary = Q(hour__gte=summary_start)
     in_day = Q(hour__gte=day_start)
-    pair_key = ("project_id", "release__version")
+    pair_key = ("project_id", "release_id")
 
     # 1. Counters per pair: summary window, last 24 h, and when data was last seen.
     counters = {
-        (row["project_id"], row["release__version"]): row
-        for row in SessionRollup.objects.filter(
-            env, project_id__in=projects, release__version__in=versions
-        )
+        (row["project_id"], version_of[row["release_id"]]): row
+        for row in SessionRollup.objects.filter(env, project_id__in=projects, release_id__in=ids)
         .values(*pair_key)
         .annotate(
             n_sessions=Sum("sessions", filter=in_summary),
@@ -221,26 +236,28 @@ def health_data(
         .values_list("project_id", "total")
         .order_by()
     )
-    # 3. Distinct users per pair.
+    # 3. Distinct users per pair: each did counts when its last (crashed) hour is in the window.
     users = {
-        (row["project_id"], row["release__version"]): row
-        for row in SessionUser.objects.filter(
+        (row["project_id"], version_of[row["release_id"]]): row
+        for row in SessionUserSeen.objects.filter(
             env,
             project_id__in=projects,
-            release__version__in=versions,
-            hour__gte=min(summary_start, day_start),
+            release_id__in=ids,
+            last_hour__gte=min(summary_start, day_start),
         )
         .values(*pair_key)
         .annotate(
-            n_users=Count("did", distinct=True, filter=in_summary),
-            n_crashed_users=Count("did", distinct=True, filter=in_summary & Q(crashed=True)),
-            n_users_24h=Count("did", distinct=True, filter=in_day),
+            n_users=Count("did", distinct=True, filter=Q(last_hour__gte=summary_start)),
+            n_crashed_users=Count(
+                "did", distinct=True, filter=Q(last_crashed_hour__gte=summary_start)
+            ),
+            n_users_24h=Count("did", distinct=True, filter=Q(last_hour__gte=day_start)),
         )
         .order_by()
     }
     # 4. Distinct users per project (across releases), last 24 h.
     project_users = dict(
-        SessionUser.objects.filter(env, in_day, project_id__in=projects)
+        ProjectUserSeen.objects.filter(env, project_id__in=projects, last_hour__gte=day_start)
         .values("project_id")
         .annotate(total=Count("did", distinct=True))
         .values_list("project_id", "total")
@@ -248,18 +265,16 @@ def health_data(
     )
     # 5. Durations of exited sessions per pair, as (value, count), sorted.
     durations: dict[tuple[int, str], list[tuple[float, int]]] = defaultdict(list)
-    for project_id, version, duration_ms, count in (
-        SessionDuration.objects.filter(
-            env, in_summary, project_id__in=projects, release__version__in=versions
-        )
+    for project_id, release_id, duration_ms, count in (
+        SessionDuration.objects.filter(env, in_summary, project_id__in=projects, release_id__in=ids)
         .values(*pair_key, "duration_ms")
         .annotate(n=Sum("count"))
         .values_list(*pair_key, "duration_ms", "n")
         .order_by(*pair_key, "duration_ms")
     ):
-        durations[project_id, version].append((duration_ms / 1000, count))
+        durations[project_id, version_of[release_id]].append((duration_ms / 1000, count))
     # 6. The stats series.
-    series = _stats(pairs, options, now, projects, versions, env)
+    series = _stats(pairs, options, now, projects, version_of, env)
 
     result: dict[tuple[int, str], dict[str, Any]] = {}
     for pair in pairs:
@@ -317,7 +332,7 @@ def _stats(
     options: HealthOptions,
     now: datetime,
     projects: set[int],
-    versions: set[str],
+    version_of: dict[int, str],
     env: Q,
 ) -> dict[tuple[int, str], list[list[int]]]:
     """``[[ts, value], …]`` per pair with data; sessions per bucket, or distinct users."""
@@ -339,29 +354,30 @@ def _stats(
 
     if options.stat == "users":
         seen: dict[tuple[int, str], list[set[Any]]] = {}
-        for project_id, version, hour, did in (
+        for project_id, release_id, hour, did in (
             SessionUser.objects.filter(
-                env, project_id__in=projects, release__version__in=versions, hour__gte=first
+                env, project_id__in=projects, release_id__in=list(version_of), hour__gte=first
             )
-            .values_list("project_id", "release__version", "hour", "did")
-            .distinct()
+            .values_list("project_id", "release_id", "hour", "did")
             .order_by()
         ):
+            version = version_of[release_id]
             i = slot(hour)
             if i is not None and (project_id, version) in wanted:
                 sets = seen.setdefault((project_id, version), [set() for _ in buckets])
                 sets[i].add(did)
         values = {pair: [len(s) for s in sets] for pair, sets in seen.items()}
     else:
-        for project_id, version, hour, sessions in (
+        for project_id, release_id, hour, sessions in (
             SessionRollup.objects.filter(
-                env, project_id__in=projects, release__version__in=versions, hour__gte=first
+                env, project_id__in=projects, release_id__in=list(version_of), hour__gte=first
             )
-            .values("project_id", "release__version", "hour")
+            .values("project_id", "release_id", "hour")
             .annotate(total=Sum("sessions"))
-            .values_list("project_id", "release__version", "hour", "total")
+            .values_list("project_id", "release_id", "hour", "total")
             .order_by()
         ):
+            version = version_of[release_id]
             i = slot(hour)
             if i is not None and (project_id, version) in wanted:
                 counts = values.setdefault((project_id, version), [0] * len(buckets))
@@ -408,25 +424,27 @@ def health_sort_value(
     lookup = Q(
         project_id=project if isinstance(project, int) else OuterRef(project),
         release_id=OuterRef(release),
-        hour__gte=start,
     )
     if environment_ids is not None:
         lookup &= Q(environment_id__in=list(environment_ids))
     as_float = FloatField()
     if sort.startswith("sessions"):
         model: Any = SessionRollup
+        lookup &= Q(hour__gte=start)
         value: Any = NullIf(Cast(Sum("sessions"), as_float), Value(0.0))
     elif sort.startswith("users"):
-        model = SessionUser
+        model = SessionUserSeen
+        lookup &= Q(last_hour__gte=start)
         value = NullIf(Cast(Count("did", distinct=True), as_float), Value(0.0))
     elif sort == "crash_free_sessions":
         model = SessionRollup
+        lookup &= Q(hour__gte=start)
         value = Cast(Sum("crashed"), as_float) / NullIf(Cast(Sum("sessions"), as_float), 0.0)
     else:
-        model = SessionUser
-        value = Cast(Count("did", distinct=True, filter=Q(crashed=True)), as_float) / NullIf(
-            Cast(Count("did", distinct=True), as_float), 0.0
-        )
+        model = SessionUserSeen
+        lookup &= Q(last_hour__gte=start)
+        crashed = Count("did", distinct=True, filter=Q(last_crashed_hour__gte=start))
+        value = Cast(crashed, as_float) / NullIf(Cast(Count("did", distinct=True), as_float), 0.0)
     rows = (
         model.objects.filter(lookup)
         .values("release_id")

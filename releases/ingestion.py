@@ -21,6 +21,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import brotli
@@ -36,6 +37,7 @@ from .models import (
     IngestOutcome,
     IssueGroup,
     Project,
+    ProjectUserSeen,
     Release,
     ReleaseProject,
     ReleaseProjectEnvironment,
@@ -43,9 +45,10 @@ from .models import (
     SessionRollup,
     SessionUpdateKey,
     SessionUser,
+    SessionUserSeen,
 )
 from .services import release_create
-from .sql import insert_new, upsert_add
+from .sql import insert_new, upsert
 from .versioning import validate_version
 
 STATUSES = frozenset({"ok", "exited", "crashed", "abnormal", "errored", "unhandled"})
@@ -671,20 +674,16 @@ def store(
         result.new_groups += _store_event(context, event)
         result.events_stored += 1
     if items.dropped:
-        upsert_add(
+        day = received.date()
+        upsert(
             IngestOutcome,
+            ("project_id", "day", "category", "reason", "quantity"),
             [
-                {
-                    "project_id": project.pk,
-                    "day": received.date(),
-                    "category": category,
-                    "reason": reason,
-                    "quantity": quantity,
-                }
+                (project.pk, day, category, reason, quantity)
                 for (category, reason), quantity in items.dropped.items()
             ],
-            keys=["project_id", "day", "category", "reason"],
-            add=["quantity"],
+            keys=4,
+            add=("quantity",),
         )
     return result
 
@@ -695,8 +694,9 @@ def _drop_duplicates(
     keyed = {s.dedup_key(): s for s in sessions if not s.aggregate}
     new = insert_new(
         SessionUpdateKey,
-        [{"project_id": project.pk, "key": key, "received": received} for key in keyed],
-        keys=["project_id", "key"],
+        ("project_id", "key", "received"),
+        [(project.pk, key, received) for key in keyed],
+        keys=2,
         returning="key",
     )
     fresh_ids = {id(keyed[key]) for key in new}
@@ -704,97 +704,109 @@ def _drop_duplicates(
     return kept, len(sessions) - len(kept)
 
 
+@lru_cache(maxsize=65536)
+def _did_key(did: str) -> uuid.UUID:
+    return did_uuid(did)
+
+
 def _store_sessions(context: _Context, sessions: Sequence[SessionUpdate]) -> None:
+    """Rollups, user sets and durations of a batch: one multi-row statement per table."""
     project_id = context.project.pk
     counters: dict[tuple[int, int, datetime], Counter[str]] = defaultdict(Counter)
-    users: set[tuple[int, int, datetime, uuid.UUID, bool]] = set()
+    # (release, env, hour, did); (release, env, did) -> [last hour, last crashed hour];
+    # (env, did) -> last hour.
+    users: set[tuple[int, int, datetime, uuid.UUID]] = set()
+    seen: dict[tuple[int, int, uuid.UUID], list[datetime | None]] = {}
+    project_seen: dict[tuple[int, uuid.UUID], datetime] = {}
     durations: Counter[tuple[int, int, datetime, int]] = Counter()
     errored_rows: dict[uuid.UUID, tuple[int, int, datetime]] = {}
+    release_ids = {version: release.pk for version, release in context.releases.items()}
+    hours: dict[datetime, datetime] = {}
 
     for update in sessions:
-        release_id = context.releases[update.release].pk
+        release_id = release_ids[update.release]
         env_id = context.environments[update.environment]
-        hour = hour_of(update.started)
+        started = update.started
+        hour = hours.get(started)
+        if hour is None:
+            hour = hours[started] = hour_of(started)
         key = (release_id, env_id, hour)
         counter = counters[key]
         counter["updates"] += 1
         if update.init:
             counter["sessions"] += update.quantity
-        if update.status in ("crashed", "abnormal", "unhandled"):
-            counter[update.status] += update.quantity
+        status = update.status
+        if status in ("crashed", "abnormal", "unhandled"):
+            counter[status] += update.quantity
         if update.aggregate:
-            if update.status in ERROR_STATUSES:
+            if status in ERROR_STATUSES:
                 counter["errored"] += update.quantity
         elif update.errored and update.sid is not None:
             errored_rows.setdefault(update.sid, key)
         if update.did:
-            did = did_uuid(update.did)
-            users.add((release_id, env_id, hour, did, False))
-            if update.status == "crashed":
-                users.add((release_id, env_id, hour, did, True))
-        if update.status == "exited" and update.duration is not None and not update.aggregate:
+            did = _did_key(update.did)
+            users.add((release_id, env_id, hour, did))
+            latest = seen.get((release_id, env_id, did))
+            if latest is None:
+                latest = seen[release_id, env_id, did] = [hour, None]
+            elif hour > latest[0]:  # type: ignore[operator]
+                latest[0] = hour
+            if status == "crashed" and (latest[1] is None or hour > latest[1]):
+                latest[1] = hour
+            previous = project_seen.get((env_id, did))
+            if previous is None or hour > previous:
+                project_seen[env_id, did] = hour
+        if status == "exited" and update.duration is not None and not update.aggregate:
             durations[release_id, env_id, hour, round(update.duration * 1000)] += 1
 
     if errored_rows:
         new_sids = insert_new(
             ErroredSession,
-            [
-                {"project_id": project_id, "release_id": key[0], "sid": sid, "hour": key[2]}
-                for sid, key in errored_rows.items()
-            ],
-            keys=["project_id", "release_id", "sid"],
+            ("project_id", "release_id", "sid", "hour"),
+            [(project_id, key[0], sid, key[2]) for sid, key in errored_rows.items()],
+            keys=3,
             returning="sid",
         )
         for sid in new_sids:
             counters[errored_rows[sid]]["errored"] += 1
 
     fields = ("updates", "sessions", "crashed", "abnormal", "unhandled", "errored")
-    upsert_add(
+    upsert(
         SessionRollup,
+        ("project_id", "release_id", "environment_id", "hour", *fields),
         [
-            {
-                "project_id": project_id,
-                "release_id": release_id,
-                "environment_id": env_id,
-                "hour": hour,
-                **{name: counter[name] for name in fields},
-            }
+            (project_id, release_id, env_id, hour, *(counter[name] for name in fields))
             for (release_id, env_id, hour), counter in counters.items()
         ],
-        keys=["project_id", "release_id", "environment_id", "hour"],
+        keys=4,
         add=fields,
     )
-    if users:
-        SessionUser.objects.bulk_create(
-            [
-                SessionUser(
-                    project_id=project_id,
-                    release_id=release_id,
-                    environment_id=env_id,
-                    hour=hour,
-                    did=did,
-                    crashed=crashed,
-                )
-                for release_id, env_id, hour, did, crashed in sorted(users, key=str)
-            ],
-            ignore_conflicts=True,
-            batch_size=1000,
-        )
-    upsert_add(
+    upsert(
+        SessionUser,
+        ("project_id", "release_id", "environment_id", "hour", "did"),
+        [(project_id, *row) for row in users],
+        keys=5,
+    )
+    upsert(
+        SessionUserSeen,
+        ("project_id", "release_id", "environment_id", "did", "last_hour", "last_crashed_hour"),
+        [(project_id, *key, *latest) for key, latest in seen.items()],
+        keys=4,
+        latest=("last_hour", "last_crashed_hour"),
+    )
+    upsert(
+        ProjectUserSeen,
+        ("project_id", "environment_id", "did", "last_hour"),
+        [(project_id, env_id, did, hour) for (env_id, did), hour in project_seen.items()],
+        keys=3,
+        latest=("last_hour",),
+    )
+    upsert(
         SessionDuration,
-        [
-            {
-                "project_id": project_id,
-                "release_id": release_id,
-                "environment_id": env_id,
-                "hour": hour,
-                "duration_ms": duration_ms,
-                "count": count,
-            }
-            for (release_id, env_id, hour, duration_ms), count in durations.items()
-        ],
-        keys=["project_id", "release_id", "environment_id", "hour", "duration_ms"],
-        add=["count"],
+        ("project_id", "release_id", "environment_id", "hour", "duration_ms", "count"),
+        [(project_id, *key, count) for key, count in durations.items()],
+        keys=5,
+        add=("count",),
     )
 
 

@@ -442,7 +442,12 @@ class SessionRollup(models.Model):
             ),
         ]
         indexes: ClassVar = [
-            models.Index(fields=["project", "hour"], name="session_rollup_project_hour"),
+            # Covers the project-wide 24 h sessions (adoption) with an index-only scan.
+            models.Index(
+                fields=["project", "hour"],
+                include=["environment", "sessions"],
+                name="session_rollup_project_hour",
+            ),
             models.Index(fields=["release", "project", "hour"], name="session_rollup_release"),
         ]
 
@@ -451,9 +456,9 @@ class SessionRollup(models.Model):
 
 
 class SessionUser(models.Model):
-    """A distinct id seen per project, release, environment and hour (exact distinct users).
+    """A distinct id seen per project, release, environment and hour: users per stats bucket.
 
-    ``crashed`` rows repeat the did when one of its sessions crashed in that hour.
+    Window totals (users since a moment) read :class:`SessionUserSeen` instead.
     """
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
@@ -462,12 +467,11 @@ class SessionUser(models.Model):
     hour = models.DateTimeField()
     # The SDK's ``did`` as a UUID (UUIDv5 of the text when it is not one): no PII stored.
     did = models.UUIDField()
-    crashed = models.BooleanField(default=False)
 
     class Meta:
         constraints: ClassVar = [
             models.UniqueConstraint(
-                fields=["project", "release", "environment", "hour", "did", "crashed"],
+                fields=["project", "release", "environment", "hour", "did"],
                 name="unique_session_user",
             ),
         ]
@@ -478,6 +482,79 @@ class SessionUser(models.Model):
 
     def __str__(self) -> str:
         return str(self.did)
+
+
+class SessionUserSeen(models.Model):
+    """The latest hour in which a did started a session, per project, release and environment.
+
+    Every window ends now, so the distinct users of a window starting at ``T`` are exactly the
+    dids with ``last_hour >= T``, and its crashed users those with ``last_crashed_hour >= T``
+    (the latest hour of a crashed session; NULL when none crashed): one index range scan over
+    at most one row per user, instead of one row per user and hour.
+    """
+
+    # No single-column FK indexes: the unique constraint leads with project, the covering
+    # index with release, and environments are not deleted on their own. Each index costs
+    # every ingested user a write.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="+", db_index=False)
+    environment = models.ForeignKey(
+        Environment, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    did = models.UUIDField()
+    last_hour = models.DateTimeField()
+    last_crashed_hour = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["project", "release", "environment", "did"],
+                name="unique_session_user_seen",
+            ),
+        ]
+        indexes: ClassVar = [
+            models.Index(
+                fields=["release", "project", "last_hour"],
+                include=["environment", "did", "last_crashed_hour"],
+                name="session_user_seen_release",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.did} @ {self.last_hour}"
+
+
+class ProjectUserSeen(models.Model):
+    """The latest hour in which a did started a session in a project and environment.
+
+    Distinct users of the whole project since ``T`` (adoption's denominator) are the dids
+    with ``last_hour >= T``, whatever the releases they used.
+    """
+
+    # As above: the unique constraint leads with project; no index for environment.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    environment = models.ForeignKey(
+        Environment, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    did = models.UUIDField()
+    last_hour = models.DateTimeField()
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["project", "environment", "did"], name="unique_project_user_seen"
+            ),
+        ]
+        indexes: ClassVar = [
+            models.Index(
+                fields=["project", "last_hour"],
+                include=["environment", "did"],
+                name="project_user_seen_hour",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.did} @ {self.last_hour}"
 
 
 class SessionDuration(models.Model):
@@ -498,7 +575,11 @@ class SessionDuration(models.Model):
             ),
         ]
         indexes: ClassVar = [
-            models.Index(fields=["release", "project", "hour"], name="session_duration_release"),
+            models.Index(
+                fields=["release", "project", "hour"],
+                include=["environment", "duration_ms", "count"],
+                name="session_duration_release",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -246,7 +246,9 @@ def release_attrs(
             for r in releases
             for link in _visible_links(r, links[r.pk])
         ]
-        health_by_pair = health.health_data(pairs, health_options, now)
+        health_by_pair = health.health_data(
+            pairs, health_options, now, release_ids={r.version: r.pk for r in releases}
+        )
 
     result: dict[int, ReleaseAttrs] = {}
     for release in releases:

@@ -1,25 +1,37 @@
-"""The two bulk writes that the ORM cannot express: additive upserts and insert-if-new.
+"""The bulk writes that the ORM cannot express: additive upserts and insert-if-new.
 
 ``INSERT … ON CONFLICT`` with ``EXCLUDED`` and ``RETURNING`` is spelled the same on PostgreSQL
-and on SQLite (3.35+), so this is the one place with hand-written SQL; tests run it on both.
+and on SQLite (3.35+). Only the way the rows reach the server differs, and that lives in one
+function, :func:`_statements`: PostgreSQL gets one array literal per column (``unnest``), so a
+whole batch is one statement with a handful of parameters; SQLite gets ``VALUES`` lists. Tests
+run both (``tests/test_sql.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import datetime
+import uuid
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from django.db import connection, models
 
-BATCH = 500
+#: Rows per statement. PostgreSQL takes one parameter per column whatever the row count;
+#: SQLite takes one per value and allows 32,766 of them.
+BATCH = {"postgresql": 50_000, "sqlite": 2_000}
+DEFAULT_BATCH = 500
+#: Values that psycopg adapts as they are, so PostgreSQL skips Django's per-value preparation.
+_NATIVE = (int, str, uuid.UUID, datetime.datetime, datetime.date)
+
+Row = Sequence[Any]
 
 
-def _columns(model: type[models.Model], names: Iterable[str]) -> list[tuple[str, models.Field]]:
-    fields = []
-    for name in names:
-        field = model._meta.get_field(name.removesuffix("_id"))
-        fields.append((connection.ops.quote_name(field.column), field))  # type: ignore[union-attr]
-    return fields
+def _fields(model: type[models.Model], names: Sequence[str]) -> list[models.Field]:
+    return [model._meta.get_field(name.removesuffix("_id")) for name in names]  # type: ignore[misc]
+
+
+def _column(field: models.Field) -> str:
+    return connection.ops.quote_name(field.column)
 
 
 def _prep(field: models.Field, value: Any) -> Any:
@@ -28,73 +40,120 @@ def _prep(field: models.Field, value: Any) -> Any:
     return field.get_db_prep_save(value, connection)
 
 
-def _insert_sql(
-    model: type[models.Model], names: Sequence[str], rows: Sequence[dict[str, Any]]
-) -> tuple[str, list[Any]]:
-    columns = _columns(model, names)
+def _array_item(value: Any) -> str:
+    """One element of a PostgreSQL array literal."""
+    if value is None:
+        return "NULL"
+    kind = type(value)
+    if kind is int or kind is uuid.UUID:
+        return str(value)
+    if kind is datetime.datetime or kind is datetime.date:
+        return value.isoformat()
+    if kind is bool:
+        return "t" if value else "f"
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def _statements(
+    model: type[models.Model], names: Sequence[str], rows: Sequence[Row], keys: int
+) -> Iterator[tuple[str, list[Any]]]:
+    """``INSERT INTO <table> (<names>) …`` statements for ``rows`` (tuples in ``names`` order).
+
+    The one database-specific function. Rows go in key order, so that concurrent writers lock
+    rows in the same order. PostgreSQL gets one array literal per column (``unnest``): a batch
+    is one statement with a handful of text parameters, which the server parses, instead of
+    one parameter per value that the client adapts; elsewhere, ``VALUES`` lists.
+    """
+    fields = _fields(model, names)
     table = connection.ops.quote_name(model._meta.db_table)
-    placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    params = [
-        _prep(field, row[name])
-        for row in rows
-        for name, (_, field) in zip(names, columns, strict=True)
-    ]
-    # Identifiers come from model metadata and are quoted; values are parameters.
-    column_list = ", ".join(c for c, _ in columns)
-    values = ", ".join([placeholders] * len(rows))
-    sql = f"INSERT INTO {table} ({column_list}) VALUES {values}"  # noqa: S608
-    return sql, params
+    column_list = ", ".join(_column(f) for f in fields)
+    size = BATCH.get(connection.vendor, DEFAULT_BATCH)
+    if connection.vendor == "postgresql":
+        if not all(isinstance(v, _NATIVE) or v is None for row in rows[:1] for v in row):
+            rows = [tuple(_prep(f, v) for f, v in zip(fields, row, strict=True)) for row in rows]
+        texts = sorted(tuple(map(_array_item, row)) for row in rows)
+        casts = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
+        # Identifiers and types come from model metadata; values are parameters.
+        sql = f"INSERT INTO {table} ({column_list}) SELECT * FROM unnest({casts})"  # noqa: S608
+        for start in range(0, len(texts), size):
+            columns = zip(*texts[start : start + size], strict=True)
+            yield sql, ["{" + ",".join(column) + "}" for column in columns]
+        return
+    ordered = sorted(rows, key=lambda row: tuple(row[:keys]))
+    placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    for start in range(0, len(ordered), size):
+        batch = ordered[start : start + size]
+        params = [
+            _prep(field, value) for row in batch for field, value in zip(fields, row, strict=True)
+        ]
+        values = ", ".join([placeholders] * len(batch))
+        yield f"INSERT INTO {table} ({column_list}) VALUES {values}", params  # noqa: S608
 
 
-def upsert_add(
+def upsert(
     model: type[models.Model],
-    rows: Sequence[dict[str, Any]],
+    columns: Sequence[str],
+    rows: Sequence[Row],
     *,
-    keys: Sequence[str],
-    add: Sequence[str],
+    keys: int,
+    add: Sequence[str] = (),
+    latest: Sequence[str] = (),
 ) -> None:
-    """Insert ``rows``; where ``keys`` already exist, add the ``add`` columns to the stored ones.
+    """Insert ``rows``; where their key exists, merge them into the stored row.
 
-    ``keys`` must be the fields of a unique constraint and unique within ``rows``. Rows are
-    written in key order so that concurrent writers lock rows in the same order.
+    ``columns`` names the fields of each row tuple; the first ``keys`` of them are the fields
+    of a unique constraint, unique within ``rows``. The ``add`` columns are added to the stored
+    values, the ``latest`` ones keep the greater of the stored and new value (NULL loses);
+    with neither, existing rows are left as they are.
     """
     if not rows:
         return
-    names = [*keys, *add]
     table = connection.ops.quote_name(model._meta.db_table)
-    key_columns = ", ".join(c for c, _ in _columns(model, keys))
-    updates = ", ".join(f"{c} = {table}.{c} + EXCLUDED.{c}" for c, _ in _columns(model, add))
-    ordered = sorted(rows, key=lambda row: tuple(str(row[k]) for k in keys))
+    key_columns = ", ".join(_column(f) for f in _fields(model, columns[:keys]))
+    merges = [f"{c} = {table}.{c} + EXCLUDED.{c}" for c in map(_column, _fields(model, add))]
+    merges += [
+        f"{c} = CASE WHEN EXCLUDED.{c} IS NULL OR {table}.{c} >= EXCLUDED.{c} "
+        f"THEN {table}.{c} ELSE EXCLUDED.{c} END"
+        for c in map(_column, _fields(model, latest))
+    ]
+    action = f"DO UPDATE SET {', '.join(merges)}" if merges else "DO NOTHING"
+    if merges and not add:
+        # Only rewrite rows that change: fewer dead tuples and index entries.
+        action += " WHERE " + " OR ".join(
+            f"(EXCLUDED.{c} > {table}.{c} OR ({table}.{c} IS NULL AND EXCLUDED.{c} IS NOT NULL))"
+            for c in map(_column, _fields(model, latest))
+        )
     with connection.cursor() as cursor:
-        for start in range(0, len(ordered), BATCH):
-            sql, params = _insert_sql(model, names, ordered[start : start + BATCH])
-            cursor.execute(f"{sql} ON CONFLICT ({key_columns}) DO UPDATE SET {updates}", params)
+        for sql, params in _statements(model, columns, rows, keys):
+            cursor.execute(f"{sql} ON CONFLICT ({key_columns}) {action}", params)
 
 
 def insert_new(
     model: type[models.Model],
-    rows: Sequence[dict[str, Any]],
+    columns: Sequence[str],
+    rows: Sequence[Row],
     *,
-    keys: Sequence[str],
+    keys: int,
     returning: str,
 ) -> set[Any]:
-    """Insert the rows whose ``keys`` are not stored yet; return their ``returning`` values.
+    """Insert the rows whose key (the first ``keys`` columns) is not stored yet.
 
-    A row that a concurrent transaction inserts first is not returned (PostgreSQL waits for
-    that transaction), so each value is reported by exactly one writer.
+    Returns their ``returning`` values. A row that a concurrent transaction inserts first is
+    not returned (PostgreSQL waits for that transaction), so each value is reported by exactly
+    one writer.
     """
     if not rows:
         return set()
-    names = list(rows[0])
-    table_key = ", ".join(c for c, _ in _columns(model, keys))
-    ((ret_column, ret_field),) = _columns(model, [returning])
-    ordered = sorted(rows, key=lambda row: tuple(str(row[k]) for k in keys))
+    fields = _fields(model, columns)
+    key_columns = ", ".join(_column(f) for f in fields[:keys])
+    (ret_field,) = _fields(model, [returning])
     found: set[Any] = set()
     with connection.cursor() as cursor:
-        for start in range(0, len(ordered), BATCH):
-            sql, params = _insert_sql(model, names, ordered[start : start + BATCH])
+        for sql, params in _statements(model, columns, rows, keys):
             cursor.execute(
-                f"{sql} ON CONFLICT ({table_key}) DO NOTHING RETURNING {ret_column}", params
+                f"{sql} ON CONFLICT ({key_columns}) DO NOTHING RETURNING {_column(ret_field)}",
+                params,
             )
             found.update(ret_field.to_python(value) for (value,) in cursor.fetchall())
     return found

@@ -269,13 +269,21 @@ def test_health_data_costs_the_same_queries_for_one_or_many_pairs(api_client, pr
     options = HealthOptions(summary_period="14d", stats_period="24h")
     pairs = [(project.pk, f"app@1.{index}") for index in range(10)]
 
-    with CaptureQueriesContext(connection) as one:
-        health.health_data(pairs[:1], options, timezone.now())
-    with CaptureQueriesContext(connection) as many:
-        result = health.health_data(pairs, options, timezone.now())
+    ids = dict(Release.objects.values_list("version", "pk"))
 
+    with CaptureQueriesContext(connection) as one:
+        health.health_data(pairs[:1], options, timezone.now(), release_ids=ids)
+    with CaptureQueriesContext(connection) as many:
+        result = health.health_data(pairs, options, timezone.now(), release_ids=ids)
+    with CaptureQueriesContext(connection) as by_version:
+        same = health.health_data(pairs, options, timezone.now())
+
+    # 1 counters per pair, 2 project sessions, 3 users per pair, 4 project users, 5 durations,
+    # 6 stats; without release ids, one more query looks them up.
     assert len(one) == len(many) == 6
+    assert len(by_version) == 7
     assert {data["totalSessions"] for data in result.values()} == {3}
+    assert same == result
 
 
 def test_details_with_health_costs_the_same_queries_whatever_the_sessions(api_client, project):

@@ -112,6 +112,24 @@ class Command(BaseCommand):
             )
         )
 
+        list_url = (
+            f"/api/0/organizations/{options['org']}/releases/"
+            f"?health=1&project={project.pk}&per_page=100"
+        )
+        client.get(list_url)  # warm up
+        response = client.get(list_url)
+        pages = 10
+        started = time.perf_counter()
+        for _ in range(pages):
+            client.get(list_url)
+        elapsed = time.perf_counter() - started
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"List with health ({len(response.json())} releases a page): "
+                f"{elapsed / pages * 1000:.1f} ms a page"
+            )
+        )
+
         key = project.keys.filter(is_active=True).first()
         if key is None:
             raise CommandError("The project has no active client key.")
