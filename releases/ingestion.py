@@ -317,9 +317,18 @@ def parse_timestamp(value: Any) -> datetime:
 
 
 def valid_release(value: Any) -> str | None:
-    if isinstance(value, str) and validate_version(value) is None:
+    # NUL passes Sentry's version check but no PostgreSQL text column can hold it.
+    if isinstance(value, str) and "\x00" not in value and validate_version(value) is None:
         return value
     return None
+
+
+def corrected(value: Any, drift: timedelta) -> datetime:
+    """A client timestamp moved by its envelope's clock drift (§6: ``sent_at``)."""
+    try:
+        return parse_timestamp(value) + drift
+    except OverflowError:
+        raise Drop("invalid_timestamp") from None
 
 
 def clean_environment(value: Any) -> str:
@@ -396,9 +405,9 @@ def read_session(item: Item, received: datetime, drift: timedelta) -> SessionUpd
     release, environment = _release_attrs(payload)
     if payload.get("started") is None:
         raise Drop("missing_started")
-    started = parse_timestamp(payload["started"]) + drift
+    started = corrected(payload["started"], drift)
     raw_ts = payload.get("timestamp")
-    timestamp = parse_timestamp(raw_ts) + drift if raw_ts is not None else received
+    timestamp = corrected(raw_ts, drift) if raw_ts is not None else received
     timestamp = max(timestamp, started)
     status = payload.get("status", "ok")
     if status is None:
@@ -461,7 +470,7 @@ def read_aggregates(
         try:
             if not isinstance(bucket, dict) or bucket.get("started") is None:
                 raise Drop("missing_started")
-            started = parse_timestamp(bucket["started"]) + drift
+            started = corrected(bucket["started"], drift)
             counts = {status: _count(bucket.get(status)) for status in AGGREGATE_STATUSES}
             _check_age(started, received, MAX_SESSION_AGE)
         except Drop as drop:
@@ -489,7 +498,7 @@ def read_event(item: Item, received: datetime, drift: timedelta) -> EventData:
     """An ``event`` item: release, environment, time and grouping fingerprint."""
     payload = _payload(item)
     raw_ts = payload.get("timestamp")
-    timestamp = parse_timestamp(raw_ts) + drift if raw_ts is not None else received
+    timestamp = corrected(raw_ts, drift) if raw_ts is not None else received
     if timestamp < received - MAX_EVENT_AGE:
         raise Drop("too_old")
     timestamp = min(timestamp, received)
@@ -501,7 +510,7 @@ def read_event(item: Item, received: datetime, drift: timedelta) -> EventData:
         environment=clean_environment(payload.get("environment")),
         timestamp=timestamp,
         fingerprint=fingerprint,
-        title=title[:200],
+        title=title.replace("\x00", "")[:200],
     )
 
 

@@ -563,3 +563,38 @@ def test_no_input_gives_a_server_error(client, project):
         assert response.status_code < 500, (body, response.content)
         auth_less = post_envelope(client, project, body, auth=False)
         assert auth_less.status_code < 500, (body, auth_less.content)
+
+
+@pytest.mark.parametrize(
+    "bad_event",
+    [{"message": "nul \x00 here"}, {"exc_type": "Nul\x00Error"}, {"exc_value": "a\x00b"},
+     {"release": "nul\x00@1"}],
+)  # fmt: skip
+def test_null_characters_in_items_do_not_lose_the_envelope(client, project, bad_event):
+    now = timezone.now()
+    fields = {k: v for k, v in bad_event.items() if k in ("exc_type", "exc_value", "release")}
+    payload = event(timestamp=now, **fields)
+    if "message" in bad_event:
+        payload.pop("exception", None)
+        payload["message"] = bad_event["message"]
+    body = envelope(
+        item("session", session(release="mix@1", started=now)),
+        item("session", session(release="nul\x00@1", started=now)),
+        item("event", payload),
+    )
+
+    response = post_envelope(client, project, body)
+
+    assert response.status_code == 200, response.content
+    assert SessionRollup.objects.filter(release__version="mix@1").count() == 1
+    assert not Release.objects.filter(version__contains="nul").exists()
+
+
+@pytest.mark.parametrize("sent_at", ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z"])
+def test_extreme_sent_at_drops_items_instead_of_failing(client, project, sent_at):
+    now = timezone.now()
+    body = envelope(item("session", session(started=now)), headers={"sent_at": sent_at})
+
+    response = post_envelope(client, project, body)
+
+    assert response.status_code == 200, response.content
