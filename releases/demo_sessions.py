@@ -10,6 +10,7 @@ import random
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from functools import partial
 
 from .ingestion import EventData, Items, SessionUpdate, store
 from .models import Project
@@ -43,16 +44,16 @@ def generate_updates(
             else ("exited")
         )
         errors = 1 if final != "exited" or rng.random() < 0.05 else 0
-        common = {
-            "release": release,
-            "environment": environment,
-            "started": started,
-            "sid": sid,
-            "did": did,
-        }
-        yield SessionUpdate(**common, status="ok", init=True, errors=0, seq=0, timestamp=started)
-        yield SessionUpdate(
-            **common,
+        common = partial(
+            SessionUpdate,
+            release=release,
+            environment=environment,
+            started=started,
+            sid=sid,
+            did=did,
+        )
+        yield common(status="ok", init=True, errors=0, seq=0, timestamp=started)
+        yield common(
             status=final,
             init=False,
             errors=errors,

@@ -15,11 +15,12 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError, PermissionDenied
-from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from config.negotiation import JSONOnly
 
 from . import ingestion
 from .adoption import maybe_refresh_adoption
@@ -38,18 +39,6 @@ class PayloadTooLarge(APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "Envelope exceeds the size limit."
     default_code = "too_large"
-
-
-class AlwaysJSON(BaseContentNegotiation):
-    """SDKs send odd ``Accept`` headers; the answer is JSON whatever they say."""
-
-    def select_parser(self, request: Request, parsers: list[Any]) -> Any:
-        return None
-
-    def select_renderer(
-        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
-    ) -> tuple[BaseRenderer, str]:
-        return renderers[0], renderers[0].media_type
 
 
 def parse_auth_header(value: str) -> dict[str, str]:
@@ -91,7 +80,7 @@ class EnvelopeView(APIView):
     authentication_classes: list[Any] = []
     permission_classes: list[Any] = []
     renderer_classes = [JSONRenderer]
-    content_negotiation_class = AlwaysJSON
+    content_negotiation_class = JSONOnly  # SDKs send odd Accept headers
     parser_classes: list[Any] = []
 
     def get_exception_handler(self) -> Any:
@@ -109,6 +98,7 @@ class EnvelopeView(APIView):
                 raise NotAuthenticated() from None
             raise ParseError(str(exc)) from None
 
+        public_key: str | None
         if header_keys:
             public_key = header_keys.pop()
         else:
@@ -117,8 +107,8 @@ class EnvelopeView(APIView):
             except ingestion.EnvelopeError:
                 headers = {}
             public_key = key_from_dsn(headers.get("dsn"), project_id)
-            if public_key is None:
-                raise NotAuthenticated()
+        if public_key is None:
+            raise NotAuthenticated()
         key = self._authenticate(public_key, project_id)
 
         try:

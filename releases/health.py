@@ -21,7 +21,6 @@ from django.db.models import (
     Case,
     Count,
     Exists,
-    Expression,
     F,
     FloatField,
     IntegerField,
@@ -410,7 +409,7 @@ def health_sort_value(
     project: int | str = "project_id",
     release: str = "release_id",
     environment_ids: Iterable[int] | None = None,
-) -> Expression:
+) -> Subquery:
     """A float per row, larger first, NULL when the row has no data for ``sort``.
 
     ``project`` is a project id, or the name of the row's project-id field; ``release`` names
@@ -504,7 +503,7 @@ def health_neighbours(
     """
     envs = list(environment_ids) if environment_ids is not None else None
 
-    def annotate(queryset: QuerySet[Release]) -> QuerySet[Release]:
+    def annotate(queryset: QuerySet[Release]) -> QuerySet[Any]:
         value = health_sort_value(
             sort,
             now=now,

@@ -420,6 +420,7 @@ def read_session(item: Item, received: datetime, drift: timedelta) -> SessionUpd
     if not isinstance(init, bool):
         raise Drop("invalid_payload")
     raw_sid = payload.get("sid")
+    sid: uuid.UUID | None
     if raw_sid is None:
         sid = uuid.uuid4()
     else:

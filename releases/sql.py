@@ -31,6 +31,7 @@ def _fields(model: type[models.Model], names: Sequence[str]) -> list[models.Fiel
 
 
 def _column(field: models.Field) -> str:
+    assert field.column is not None  # concrete fields only  # noqa: S101
     return connection.ops.quote_name(field.column)
 
 

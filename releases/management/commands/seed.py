@@ -15,6 +15,7 @@ from releases.adoption import refresh_adoption
 from releases.demo_sessions import demo_events, generate_updates, store_in_batches
 from releases.ingestion import Items, store
 from releases.models import (
+    CommitAuthor,
     Environment,
     Project,
     PullRequest,
@@ -130,7 +131,7 @@ class Command(BaseCommand):
             release_set_commits(release=release, commits=EXAMPLE_COMMITS)
             releases[version] = release
 
-        author = Release.objects.get(pk=releases["control@abc123"].pk).last_commit.author
+        author = CommitAuthor.objects.get(organization=org, email="raj@raspberries")
         PullRequest.objects.update_or_create(
             repository=repo,
             key="70214",
