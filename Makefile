@@ -41,9 +41,9 @@ else
 	$(PY) scripts/pgtmp.py -- $(PY) -m pytest $(PYTEST_ARGS)
 endif
 ifndef PYTEST_ARGS
-	# The search filters and the bulk writes once more on SQLite, the embedded default: both
+	# Search, bulk writes and health numbers once more on SQLite, the embedded default: both
 	# must agree.
-	DATABASE_URL=sqlite:// $(PY) -m pytest -q tests/test_filters.py tests/test_sql.py
+	DATABASE_URL=sqlite:// $(PY) -m pytest -q tests/test_filters.py tests/test_sql.py tests/test_health.py
 endif
 
 clean:

@@ -9,14 +9,15 @@ rollups are hourly (release-health.md §1.1).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 from functools import reduce
 from operator import or_
 from typing import Any
 
+from django.db import connection
 from django.db.models import (
     Case,
     Count,
@@ -140,28 +141,57 @@ def no_data(options: HealthOptions, now: datetime) -> dict[str, Any]:
     return data
 
 
-def percentile(values: Sequence[tuple[float, int]], q: float) -> float | None:
-    """Linear interpolation at ``(n - 1)·q`` over sorted ``(value, count)`` pairs."""
-    total = sum(count for _, count in values)
-    if total == 0:
-        return None
-    position = (total - 1) * q
-    low_index = int(position)
-    fraction = position - low_index
+# The order statistics that p50 and p90 interpolate between, for ``total`` values: index
+# k = floor((total - 1) * q) and k + 1 (release-health.md §1.3). Integer arithmetic only, so
+# the same SQL runs on PostgreSQL and SQLite.
+_PERCENTILE_SQL = """
+SELECT project_id, release_id, MAX(total),
+       MIN(CASE WHEN cum > (total - 1) / 2 THEN duration_ms END),
+       MIN(CASE WHEN cum > (total - 1) / 2 + 1 THEN duration_ms END),
+       MIN(CASE WHEN cum > (total - 1) * 9 / 10 THEN duration_ms END),
+       MIN(CASE WHEN cum > (total - 1) * 9 / 10 + 1 THEN duration_ms END)
+FROM (
+    SELECT project_id, release_id, duration_ms,
+           CAST(SUM(n) OVER (PARTITION BY project_id, release_id ORDER BY duration_ms)
+                AS BIGINT) AS cum,
+           CAST(SUM(n) OVER (PARTITION BY project_id, release_id) AS BIGINT) AS total
+    FROM ({rows}) AS counted
+) AS cumulative
+GROUP BY project_id, release_id
+"""
 
-    def nth(index: int) -> float:
-        seen = 0
-        for value, count in values:
-            seen += count
-            if index < seen:
-                return value
-        return values[-1][0]
 
-    low = nth(low_index)
-    if fraction == 0:
-        return float(low)
-    high = nth(low_index + 1)
-    return low + (high - low) * fraction
+def duration_percentiles(
+    rows: QuerySet[SessionDuration],
+) -> dict[tuple[int, int], tuple[float, float]]:
+    """``(p50, p90)`` in seconds per (project id, release id) of the duration rows given.
+
+    Linear interpolation at ``(n - 1)·q`` over every exited session, as if each duration
+    were listed ``count`` times; one query, one row per pair.
+    """
+    counted = (
+        rows.values("project_id", "release_id", "duration_ms")
+        .annotate(n=Sum("count"))
+        .values_list("project_id", "release_id", "duration_ms", "n")
+        .order_by()
+    )
+    sql, params = counted.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(_PERCENTILE_SQL.format(rows=sql), params)
+        found = cursor.fetchall()
+
+    def interpolate(total: int, q: Fraction, low: int, high: int | None) -> float:
+        fraction = (total - 1) * q % 1  # exact, like the integer division in the SQL
+        value = low if not fraction or high is None else low + (high - low) * fraction
+        return float(value) / 1000
+
+    return {
+        (project_id, release_id): (
+            interpolate(total, Fraction(1, 2), p50_low, p50_high),
+            interpolate(total, Fraction(9, 10), p90_low, p90_high),
+        )
+        for project_id, release_id, total, p50_low, p50_high, p90_low, p90_high in found
+    }
 
 
 def _ratio_percent(part: int | None, whole: int | None) -> float | None:
@@ -262,16 +292,15 @@ def health_data(
         .values_list("project_id", "total")
         .order_by()
     )
-    # 5. Durations of exited sessions per pair, as (value, count), sorted.
-    durations: dict[tuple[int, str], list[tuple[float, int]]] = defaultdict(list)
-    for project_id, release_id, duration_ms, count in (
-        SessionDuration.objects.filter(env, in_summary, project_id__in=projects, release_id__in=ids)
-        .values(*pair_key, "duration_ms")
-        .annotate(n=Sum("count"))
-        .values_list(*pair_key, "duration_ms", "n")
-        .order_by(*pair_key, "duration_ms")
-    ):
-        durations[project_id, version_of[release_id]].append((duration_ms / 1000, count))
+    # 5. Duration percentiles of exited sessions per pair, computed in the database.
+    durations = {
+        (project_id, version_of[release_id]): quantiles
+        for (project_id, release_id), quantiles in duration_percentiles(
+            SessionDuration.objects.filter(
+                env, in_summary, project_id__in=projects, release_id__in=ids
+            )
+        ).items()
+    }
     # 6. The stats series.
     series = _stats(pairs, options, now, projects, version_of, env)
 
@@ -299,9 +328,7 @@ def health_data(
                     ),
                 }
             )
-            pair_durations = durations.get(pair, [])
-            data["durationP50"] = percentile(pair_durations, 0.5)
-            data["durationP90"] = percentile(pair_durations, 0.9)
+            data["durationP50"], data["durationP90"] = durations.get(pair, (None, None))
             # Any stored data: the 24 h group is made of ints (DECISIONS.md).
             sessions_24h = row["n_sessions_24h"] or 0
             users_24h = user_row.get("n_users_24h") or 0
