@@ -25,7 +25,7 @@ from .models import (
     ReleaseStatus,
     Repository,
 )
-from .services import release_refresh_deploys
+from .services import release_refresh_commits, release_refresh_deploys
 
 
 class ProjectKeyInline(admin.TabularInline):
@@ -100,7 +100,7 @@ class DeployAdmin(admin.ModelAdmin):
 class ReleaseProjectEnvironmentAdmin(admin.ModelAdmin):
     list_display = ("release", "project", "environment", "first_seen", "last_seen", "adopted",
                     "unadopted", "new_issues_count")  # fmt: skip
-    list_select_related = ("release", "project", "environment")
+    list_select_related = ("release", "project__organization", "environment")
     search_fields = ("release__version", "project__slug", "environment__name")
     autocomplete_fields = ("release", "project", "environment")
 
@@ -165,9 +165,20 @@ class ReleaseAdmin(admin.ModelAdmin):
         base = tuple(self.readonly_fields)
         return (*base, "organization", "version") if obj else base
 
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        # Deploys added inline belong to the release's organization.
+        for instance in formset.save(commit=False):
+            if isinstance(instance, Deploy):
+                instance.organization_id = form.instance.organization_id
+            instance.save()
+        for instance in formset.deleted_objects:
+            instance.delete()
+        formset.save_m2m()
+
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
-        # Deploys edited inline: keep the stored deployCount and lastDeploy in step.
+        # Commits and deploys edited inline: keep the stored counters and pointers in step.
+        release_refresh_commits(release=form.instance)
         release_refresh_deploys(release=form.instance)
 
     @admin.display(description="status", ordering="status")

@@ -13,7 +13,7 @@ from django.db.models import Q
 from rest_framework import serializers
 
 from accounts.access import Access
-from accounts.models import OrganizationMember, User
+from accounts.models import User
 
 from .models import PROVIDER_NAMES, Project, ReleaseStatus
 from .params import is_number
@@ -176,15 +176,15 @@ class ReleaseCreateSerializer(ReleaseUpdateSerializer):
         lookup = Q(username__iexact=value) | Q(email__iexact=value)
         if is_number(value):
             lookup |= Q(pk=int(value))
-        user = User.objects.filter(lookup, is_active=True).order_by("pk").first()
-        if user is None:
-            raise serializers.ValidationError("Unable to find user")
         access: Access = self.context["access"]
-        if not OrganizationMember.objects.filter(
-            organization=access.organization, user=user
-        ).exists():
+        users = User.objects.filter(lookup, is_active=True).order_by("pk")
+        # A member wins over another account that shares the username or e-mail.
+        member = users.filter(memberships__organization=access.organization).first()
+        if member is not None:
+            return member
+        if users.exists():
             raise serializers.ValidationError("User does not have access to this organization")
-        return user
+        raise serializers.ValidationError("Unable to find user")
 
 
 class DeployCreateSerializer(serializers.Serializer):
@@ -202,13 +202,13 @@ class DeployCreateSerializer(serializers.Serializer):
             raise serializers.ValidationError("Invalid value for environment")
         return value
 
-    def validate_projects(self, values: list[str]) -> list[str]:
+    def validate_projects(self, values: list[str]) -> list[Project]:
         """Slugs or ids of the release's projects (context ``release_projects``)."""
         projects: list[Project] = self.context["release_projects"]
-        known = {p.slug for p in projects} | {str(p.pk) for p in projects}
-        if not set(values) <= known:
+        known = {p.slug: p for p in projects} | {str(p.pk): p for p in projects}
+        if not set(values) <= set(known):
             raise serializers.ValidationError("Invalid project ids or slugs")
-        return values
+        return list({known[value].pk: known[value] for value in values}.values())
 
 
 class RepositoryCreateSerializer(serializers.Serializer):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 from rest_framework import status
@@ -202,27 +203,67 @@ def release_set_commits_and_refs(
         )
 
 
-def _repositories_by_name(organization_id: int, names: list[str]) -> dict[str, Repository | None]:
-    """Active repositories by name; an exact match wins over one that differs only in case.
+def _repositories_by_name(
+    organization_id: int, names: list[str], *, active_only: bool = True
+) -> dict[str, Repository | None]:
+    """Repositories by name; an exact match wins over one that differs only in case.
 
     sentry-cli accepts ``--commit ACME/app@…`` for a repository named ``acme/app`` and sends
     the name as typed, so the server matches names case-insensitively too.
     """
     lowered = {name.lower() for name in names}
-    candidates = list(
-        Repository.objects.annotate(name_lower=Lower("name"))
-        .filter(
-            organization_id=organization_id,
-            name_lower__in=lowered,
-            status=Repository.Status.ACTIVE,
-        )
-        .order_by("pk")
+    candidates = Repository.objects.annotate(name_lower=Lower("name")).filter(
+        organization_id=organization_id, name_lower__in=lowered
     )
-    exact = {repo.name: repo for repo in candidates}
+    if active_only:
+        candidates = candidates.filter(status=Repository.Status.ACTIVE)
+    exact: dict[str, Repository] = {}
     folded: dict[str, Repository] = {}
-    for repo in candidates:
+    for repo in candidates.order_by("pk"):
+        exact[repo.name] = repo
         folded.setdefault(repo.name.lower(), repo)
     return {name: exact.get(name) or folded.get(name.lower()) for name in dict.fromkeys(names)}
+
+
+def _repositories_for_commits(organization_id: int, names: list[str]) -> dict[str, Repository]:
+    """The repositories commits name, created (without a provider) when none matches."""
+    found = _repositories_by_name(organization_id, names, active_only=False)
+    missing = [name for name, repo in found.items() if repo is None]
+    if missing:
+        Repository.objects.bulk_create(
+            [Repository(organization_id=organization_id, name=name) for name in missing],
+            ignore_conflicts=True,  # created meanwhile by a concurrent request: reuse it
+        )
+        found = _repositories_by_name(organization_id, names, active_only=False)
+    return {name: repo for name, repo in found.items() if repo is not None}
+
+
+def _authors_for_commits(
+    organization_id: int, commits: list[CommitData]
+) -> dict[str, CommitAuthor]:
+    """Commit authors by e-mail, upserted; a name given with a commit replaces the stored one."""
+    names: dict[str, str] = {}
+    for data in commits:
+        email = _author_email(data.author_name, data.author_email)
+        if email and (email not in names or data.author_name):
+            names[email] = (data.author_name or "")[:128]
+    if not names:
+        return {}
+    named = [e for e, n in names.items() if n]
+    CommitAuthor.objects.bulk_create(
+        [CommitAuthor(organization_id=organization_id, email=e, name=names[e]) for e in named],
+        update_conflicts=True,
+        unique_fields=["organization", "email"],
+        update_fields=["name"],
+    )
+    CommitAuthor.objects.bulk_create(
+        [CommitAuthor(organization_id=organization_id, email=e) for e in names if not names[e]],
+        ignore_conflicts=True,
+    )
+    return {
+        author.email: author
+        for author in CommitAuthor.objects.filter(organization_id=organization_id, email__in=names)
+    }
 
 
 def _commit_get_or_create(repository: Repository, key: str) -> Commit:
@@ -280,6 +321,8 @@ def release_set_commits(*, release: Release, commits: Iterable[CommitData]) -> N
     """Replace the release's commits (release-api.md §4.3) and its stored counters.
 
     Commits whose message holds ``#skipsentry`` are dropped; the newest becomes ``lastCommit``.
+    A provided message, author or timestamp overwrites the stored one. A fixed number of
+    queries, whatever the number of commits.
     """
     # Concurrent replacements of one release's commits run one after the other.
     list(Release.objects.select_for_update().filter(pk=release.pk).values_list("pk"))
@@ -287,68 +330,104 @@ def release_set_commits(*, release: Release, commits: Iterable[CommitData]) -> N
     kept = [c for c in commits if SKIP_MARKER not in (c.message or "")]
     oldest = datetime.min.replace(tzinfo=UTC)
     kept.sort(key=lambda c: c.timestamp or oldest, reverse=True)
+    default_repository = f"organization-{organization_id}"
+    repositories = _repositories_for_commits(
+        organization_id, [c.repository or default_repository for c in kept]
+    )
+    authors = _authors_for_commits(organization_id, kept)
 
-    repositories: dict[str, Repository] = {}
-    authors: dict[str, CommitAuthor] = {}
-    rows: list[Commit] = []
+    # What each commit says, newest first, one per (repository id, key).
+    wanted: dict[tuple[int, str], dict[str, Any]] = {}
     for data in kept:
-        repo_name = data.repository or f"organization-{organization_id}"
-        if repo_name not in repositories:
-            repositories[repo_name], _ = Repository.objects.get_or_create(
-                organization_id=organization_id, name=repo_name
-            )
-        author = None
+        repository = repositories[data.repository or default_repository]
         email = _author_email(data.author_name, data.author_email)
-        if email:
-            author = authors.get(email)
-            if author is None:
-                author, created = CommitAuthor.objects.get_or_create(
-                    organization_id=organization_id,
-                    email=email,
-                    defaults={"name": (data.author_name or "")[:128]},
-                )
-                if not created and data.author_name and author.name != data.author_name:
-                    author.name = data.author_name[:128]
-                    author.save(update_fields=["name"])
-                authors[email] = author
-        commit, created = Commit.objects.get_or_create(
-            repository=repositories[repo_name],
-            key=data.id,
-            defaults={
-                "organization_id": organization_id,
+        wanted.setdefault(
+            (repository.pk, data.id),
+            {
                 "message": data.message,
-                "author": author,
-                "date_added": data.timestamp or timezone.now(),
+                "author_id": authors[email].pk if email else None,
+                "date_added": data.timestamp,
             },
         )
-        if not created:
-            changed = {
-                "message": data.message,
-                "author": author,
-                "date_added": data.timestamp,
-            }
-            for field, value in changed.items():
-                if value is not None:
-                    setattr(commit, field, value)
-            commit.save()
-        rows.append(commit)
+    stored = _stored_commits(wanted)
+    changed = []
+    for key, commit in stored.items():
+        updates = {
+            field: value
+            for field, value in wanted[key].items()
+            if value is not None and value != getattr(commit, field)
+        }
+        for field, value in updates.items():
+            setattr(commit, field, value)
+        if updates:
+            changed.append(commit)
+    Commit.objects.bulk_update(changed, ["message", "author_id", "date_added"])
+    now = timezone.now()
+    new = [
+        Commit(
+            organization_id=organization_id,
+            repository_id=repository_id,
+            key=commit_key,
+            message=fields["message"],
+            author_id=fields["author_id"],
+            date_added=fields["date_added"] or now,
+        )
+        for (repository_id, commit_key), fields in wanted.items()
+        if (repository_id, commit_key) not in stored
+    ]
+    Commit.objects.bulk_create(new, ignore_conflicts=True)  # a concurrent insert is reused
+    stored = _stored_commits(wanted) if new else stored
 
-    unique = list({c.pk: c for c in rows}.values())
     ReleaseCommit.objects.filter(release=release).delete()
     ReleaseCommit.objects.bulk_create(
-        [ReleaseCommit(release=release, commit=c, order=i) for i, c in enumerate(unique)]
+        [
+            ReleaseCommit(release=release, commit=stored[key], order=order)
+            for order, key in enumerate(wanted)
+        ]
     )
-    release.commit_count = len(unique)
-    release.last_commit = unique[0] if unique else None
-    release.authors = list(dict.fromkeys(str(c.author_id) for c in unique if c.author_id))
-    release.save(update_fields=["commit_count", "last_commit", "authors"])
+    release_refresh_commits(release=release)
     heads: dict[int, Commit] = {}
-    for commit in unique:  # newest first
-        heads.setdefault(commit.repository_id, commit)
-    for repository_id, commit in heads.items():
-        ReleaseHeadCommit.objects.get_or_create(
-            release=release, repository_id=repository_id, defaults={"commit": commit}
-        )
+    for key in wanted:  # newest first
+        heads.setdefault(key[0], stored[key])
+    existing = set(
+        ReleaseHeadCommit.objects.filter(release=release).values_list("repository_id", flat=True)
+    )
+    ReleaseHeadCommit.objects.bulk_create(
+        [
+            ReleaseHeadCommit(release=release, repository_id=repository_id, commit=commit)
+            for repository_id, commit in heads.items()
+            if repository_id not in existing
+        ]
+    )
+
+
+def _stored_commits(wanted: Mapping[tuple[int, str], object]) -> dict[tuple[int, str], Commit]:
+    """The stored commits among ``wanted``, by (repository id, key)."""
+    if not wanted:
+        return {}
+    lookup = Q()
+    by_repository: dict[int, list[str]] = {}
+    for repository_id, key in wanted:
+        by_repository.setdefault(repository_id, []).append(key)
+    for repository_id, keys in by_repository.items():
+        lookup |= Q(repository_id=repository_id, key__in=keys)
+    return {(c.repository_id, c.key): c for c in Commit.objects.filter(lookup)}
+
+
+@transaction.atomic
+def release_refresh_commits(*, release: Release) -> None:
+    """Recount ``commitCount``, ``lastCommit`` (order 0) and ``authors`` from the links."""
+    links = list(
+        ReleaseCommit.objects.filter(release=release)
+        .select_related("commit")
+        .order_by("order", "pk")
+    )
+    release.commit_count = len(links)
+    release.last_commit = links[0].commit if links else None
+    release.authors = list(
+        dict.fromkeys(str(link.commit.author_id) for link in links if link.commit.author_id)
+    )
+    release.save(update_fields=["commit_count", "last_commit", "authors"])
 
 
 @transaction.atomic
@@ -360,10 +439,27 @@ def deploy_create(
     url: str | None = None,
     date_started: datetime | None = None,
     date_finished: datetime | None = None,
+    projects: Sequence[Project] | None = None,
 ) -> Deploy:
-    """Record a deploy and keep the release's ``deployCount`` and ``lastDeploy`` current."""
+    """Record a deploy and keep the release's ``deployCount`` and ``lastDeploy`` current.
+
+    The release is then known in that environment for ``projects`` (default: all of the
+    release's projects), as in Sentry: ``?environment=`` finds it and adoption can rank it.
+    """
     env, _ = Environment.objects.get_or_create(
         organization_id=release.organization_id, name=environment
+    )
+    project_ids = (
+        [p.pk for p in projects]
+        if projects
+        else list(release.projects.values_list("pk", flat=True))
+    )
+    ReleaseProjectEnvironment.objects.bulk_create(
+        [
+            ReleaseProjectEnvironment(release=release, project_id=pk, environment=env)
+            for pk in project_ids
+        ],
+        ignore_conflicts=True,
     )
     deploy = Deploy.objects.create(
         organization_id=release.organization_id,

@@ -418,6 +418,7 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
             url=data.get("url") or None,
             date_started=data.get("dateStarted"),
             date_finished=data.get("dateFinished"),
+            projects=data.get("projects"),
         )
         return Response(serialize_deploy(deploy), status=status.HTTP_201_CREATED)
 

@@ -11,8 +11,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.models import ApiToken, hash_token
-from releases.models import Deploy, Release, ReleaseStatus
+from releases.models import Release, ReleaseStatus
 from tests.factories import (
+    CommitFactory,
     DeployFactory,
     EnvironmentFactory,
     OrganizationFactory,
@@ -61,30 +62,42 @@ def test_release_change_page_shows_inlines(staff_client, release):
     assert release.version in content
 
 
-def test_release_edit_saves_ref_url_status_and_data(staff_client, release, project):
+def change_form(client, release) -> tuple[str, dict[str, object]]:
+    """The release's change page and the data that saves it unchanged (inline rows left out)."""
     path = reverse("admin:releases_release_change", args=[release.pk])
-    page = staff_client.get(path)
+    page = client.get(path)
     form = page.context["adminform"].form
-    data = {k: v for k, v in form.initial.items() if v is not None and k in form.fields}
+    data: dict[str, object] = {
+        k: v for k, v in form.initial.items() if v is not None and k in form.fields
+    }
+    data.update(
+        owner="",
+        last_commit=str(release.last_commit_id or ""),
+        last_deploy=str(release.last_deploy_id or ""),
+        date_added_0=release.date_added.date().isoformat(),
+        date_added_1=release.date_added.strftime("%H:%M:%S"),
+        date_released_0="",
+        date_released_1="",
+        date_started_0="",
+        date_started_1="",
+        data="{}",
+    )
+    for formset in page.context["inline_admin_formsets"]:
+        prefix = formset.formset.prefix
+        data.update({f"{prefix}-TOTAL_FORMS": 0, f"{prefix}-INITIAL_FORMS": 0})
+    return path, data
+
+
+def test_release_edit_saves_ref_url_status_and_data(staff_client, release, project):
+    path, data = change_form(staff_client, release)
     data.update(
         ref="main",
         url="https://example.com/r/2",
         status=str(ReleaseStatus.ARCHIVED),
         data='{"note": "hotfix"}',
-        owner="",
-        last_commit="",
-        last_deploy=str(release.last_deploy_id or ""),
-        date_added_0="2024-05-01",
-        date_added_1="10:00:00",
         date_released_0="2024-05-02",
         date_released_1="11:00:00",
-        date_started_0="",
-        date_started_1="",
     )
-    for formset in page.context["inline_admin_formsets"]:
-        # Leave the inline rows untouched: submit each inline with no forms.
-        prefix = formset.formset.prefix
-        data.update({f"{prefix}-TOTAL_FORMS": 0, f"{prefix}-INITIAL_FORMS": 0})
 
     response = staff_client.post(path, data)
 
@@ -142,15 +155,46 @@ def test_release_changelist_query_count_is_constant(staff_client):
     assert count_changelist_queries(staff_client) == one
 
 
-def test_inline_deploy_edit_updates_release_counters(release):
-    env = EnvironmentFactory(organization=release.organization, name="staging")
-    Deploy.objects.create(organization=release.organization, release=release, environment=env)
-    from releases.services import release_refresh_deploys
+def test_deploy_added_inline_updates_release_counters(staff_client, release):
+    staging = EnvironmentFactory(organization=release.organization, name="staging")
+    path, data = change_form(staff_client, release)
+    data.update(
+        {
+            "deploys-TOTAL_FORMS": 1,
+            "deploys-0-environment": staging.pk,
+            "deploys-0-name": "to staging",
+            "deploys-0-date_finished_0": "2030-01-01",
+            "deploys-0-date_finished_1": "12:00:00",
+        }
+    )
 
-    release_refresh_deploys(release=release)
+    response = staff_client.post(path, data)
 
+    assert response.status_code == 302, response.context["errors"] if response.context else ""
     release.refresh_from_db()
     assert release.total_deploys == 2
+    assert release.last_deploy.name == "to staging"
+    assert release.last_deploy.organization_id == release.organization_id
+
+
+def test_commit_added_inline_updates_release_counters(staff_client, release):
+    commit = CommitFactory(repository__organization=release.organization)
+    path, data = change_form(staff_client, release)
+    data.update(
+        {
+            "release_commits-TOTAL_FORMS": 1,
+            "release_commits-0-commit": commit.pk,
+            "release_commits-0-order": 0,
+        }
+    )
+
+    response = staff_client.post(path, data)
+
+    assert response.status_code == 302, response.context["errors"] if response.context else ""
+    release.refresh_from_db()
+    assert (release.commit_count, release.last_commit, release.authors) == (
+        1, commit, [str(commit.author_id)],
+    )  # fmt: skip
 
 
 def test_token_created_in_admin_is_shown_once_and_stored_hashed(staff_client, user):

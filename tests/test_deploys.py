@@ -183,3 +183,21 @@ def test_deploy_list_costs_a_constant_number_of_queries(
     # deploys page with environments, release savepoint
     with django_assert_num_queries(8):
         api_client.get(URL)
+
+
+def test_a_deploy_makes_the_release_known_in_its_environment(api_client, org, project):
+    ReleaseFactory(organization=org, version="a@1", projects=[project])
+
+    deployed = api_client.post(
+        "/api/0/organizations/acme/releases/a@1/deploys/",
+        {"environment": "production"},
+        format="json",
+    )
+    listed = api_client.get("/api/0/organizations/acme/releases/?environment=production")
+    stages = api_client.get("/api/0/organizations/acme/releases/a@1/?adoptionStages=1")
+
+    assert deployed.status_code == 201, deployed.content
+    assert [r["version"] for r in listed.json()] == ["a@1"]
+    assert stages.json()["adoptionStages"] == {
+        project.slug: {"stage": "low_adoption", "adopted": None, "unadopted": None}
+    }

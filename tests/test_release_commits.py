@@ -251,3 +251,64 @@ def test_previous_with_commits_ignores_projects_the_caller_cannot_see(
     body = api_client.get(f"{URL}{current.version}/previous-with-commits/").json()
 
     assert body == {}
+
+
+def commits_payload(count: int, repository: str = "acme/app") -> list[dict[str, object]]:
+    now = timezone.now()
+    return [
+        {
+            "id": f"{index:040x}",
+            "repository": repository,
+            "message": f"change {index}",
+            "author_email": f"dev{index}@example.com",
+            "author_name": f"Dev {index}",
+            "timestamp": (now - timedelta(minutes=index)).isoformat(),
+        }
+        for index in range(count)
+    ]
+
+
+def test_setting_commits_costs_the_same_queries_for_1_or_50(api_client: APIClient, release):
+    def count(commits: list[dict[str, object]]) -> int:
+        put_commits(api_client, release.version, commits)  # token last_used, repository
+        with CaptureQueriesContext(connection) as queries:
+            put_commits(api_client, release.version, commits)
+        return len(queries)
+
+    assert count(commits_payload(1)) == count(commits_payload(50))
+    release.refresh_from_db()
+    assert release.commit_count == 50
+    assert release.last_commit.key == f"{0:040x}"
+    assert len(release.authors) == 50
+
+
+def test_commits_reuse_a_repository_named_with_other_case(api_client: APIClient, org, release):
+    existing = RepositoryFactory(organization=org, name="acme/app")
+
+    put_commits(api_client, release.version, commits_payload(2, repository="ACME/app"))
+
+    assert Repository.objects.filter(organization=org).count() == 1
+    assert set(Commit.objects.values_list("repository_id", flat=True)) == {existing.pk}
+
+
+def test_a_commit_sent_again_keeps_fields_it_does_not_give(api_client: APIClient, release):
+    put_commits(api_client, release.version, commits_payload(1))
+
+    put_commits(api_client, release.version, [{"id": f"{0:040x}", "repository": "acme/app"}])
+
+    commit = Commit.objects.get()
+    assert (commit.message, commit.author.email) == ("change 0", "dev0@example.com")
+
+
+def test_a_commit_sent_again_takes_the_fields_it_gives(api_client: APIClient, release):
+    put_commits(api_client, release.version, commits_payload(1))
+
+    put_commits(
+        api_client,
+        release.version,
+        [{"id": f"{0:040x}", "repository": "acme/app", "message": "reworded",
+          "author_email": "other@example.com"}],
+    )  # fmt: skip
+
+    commit = Commit.objects.get()
+    assert (commit.message, commit.author.email) == ("reworded", "other@example.com")

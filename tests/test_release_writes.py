@@ -291,6 +291,25 @@ def test_create_release_owner_must_be_a_member(api_client: APIClient, project: P
     assert response.json() == {"owner": ["User does not have access to this organization"]}
 
 
+@pytest.fixture
+def impostor():
+    """An older account (lower id) sharing the conftest member's e-mail, in no organization."""
+    return UserFactory(username="older-account", email="ALICE@example.com")
+
+
+def test_create_release_owner_prefers_the_member_sharing_an_email(
+    impostor, api_client: APIClient, project: Project, member
+):
+    assert impostor.pk < member.user.pk
+
+    response = api_client.post(
+        URL, {"version": "1.0", "projects": [], "owner": "alice@example.com"}, format="json"
+    )
+
+    assert response.status_code == 201, response.content
+    assert response.json()["owner"]["id"] == str(member.user.pk)
+
+
 def test_post_on_existing_release_with_inaccessible_projects_is_400(
     api_client: APIClient, project: Project, other_project: Project
 ):

@@ -16,11 +16,9 @@ from releases.demo_sessions import demo_events, generate_updates, store_in_batch
 from releases.ingestion import Items, store
 from releases.models import (
     CommitAuthor,
-    Environment,
     Project,
     PullRequest,
     Release,
-    ReleaseProjectEnvironment,
     Repository,
     SessionRollup,
 )
@@ -155,13 +153,6 @@ class Command(BaseCommand):
                 name="control@abc123 to canary-test-",
                 date_finished=at("2024-05-21T11:26:17.597793Z"),
             )
-        canary = Environment.objects.get(organization=org, name="canary-test-control")
-        ReleaseProjectEnvironment.objects.get_or_create(
-            release=control,
-            project=backend,
-            environment=canary,
-            defaults={"date_added": at("2024-05-21T11:26:17.597793Z")},
-        )
         self.seed_demo(org, team, rng)
 
     def seed_user(self) -> User:
