@@ -7,6 +7,7 @@ import secrets
 from typing import ClassVar
 
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -156,6 +157,25 @@ class ApiToken(models.Model):
     def __str__(self) -> str:
         owner = self.user if self.kind == self.Kind.USER else self.organization
         return f"{self.name or 'token'} of {owner} (…{self.token_last_characters})"
+
+    def clean(self) -> None:
+        """Scopes are a list of known names; organization tokens carry only ``org:ci``."""
+        if not isinstance(self.scopes, list) or not all(isinstance(s, str) for s in self.scopes):
+            raise ValidationError({"scopes": "Give a list of scope names."})
+        unknown = sorted(set(self.scopes) - scope_names.ALL_SCOPES)
+        if unknown:
+            raise ValidationError(
+                {
+                    "scopes": f"Unknown scope(s): {', '.join(unknown)}. "
+                    f"Valid: {' '.join(sorted(scope_names.ALL_SCOPES))}"
+                }
+            )
+        if (
+            self.kind == self.Kind.ORGANIZATION
+            and not set(self.scopes) <= scope_names.ORG_TOKEN_SCOPES
+        ):
+            raise ValidationError({"scopes": "Organization tokens carry org:ci only."})
+        self.scopes = sorted(set(self.scopes))
 
     def set_new_token(self) -> str:
         """Generate a fresh secret, store its hash and return the secret (shown once)."""

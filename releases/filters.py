@@ -22,6 +22,7 @@ from rest_framework.request import Request
 from . import querysyntax as qs
 from .health import stage_filter
 from .models import (
+    OPEN_STATUS,
     Environment,
     Release,
     ReleaseProject,
@@ -99,7 +100,7 @@ class ReleaseStatusFilter(BaseFilterBackend):
     def filter_queryset(self, request: Request, queryset: QuerySet, view: Any) -> QuerySet:
         value = request.query_params.get(self.query_param, "open")
         if value == "open":
-            return queryset.filter(Q(status=ReleaseStatus.OPEN) | Q(status__isnull=True))
+            return queryset.filter(OPEN_STATUS)
         if value == "archived":
             return queryset.filter(status=ReleaseStatus.ARCHIVED)
         if value == "" and getattr(view, "status_allows_empty", True):

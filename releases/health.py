@@ -91,7 +91,6 @@ class HealthOptions:
 
     summary_period: str = "14d"
     stats_period: str | None = "24h"
-    now: datetime | None = None
     stat: str = "sessions"
     environment_ids: tuple[int, ...] | None = None
 
@@ -415,12 +414,12 @@ def _stats(
 
 
 def session_bounds(
-    project_id: int, version: str, environments: list[str] | None = None
+    project_id: int, release_id: int, environment_ids: list[int] | None = None
 ) -> tuple[datetime | None, datetime | None]:
     """Earliest and latest session start (hour-truncated) of a project and release."""
-    rollups = SessionRollup.objects.filter(project_id=project_id, release__version=version)
-    if environments is not None:
-        rollups = rollups.filter(environment__name__in=environments)
+    rollups = SessionRollup.objects.filter(project_id=project_id, release_id=release_id)
+    if environment_ids is not None:
+        rollups = rollups.filter(environment_id__in=environment_ids)
     bounds = rollups.aggregate(lower=Min("hour"), upper=Max("hour"))
     return bounds["lower"], bounds["upper"]
 
@@ -631,9 +630,7 @@ def adoption_sort_value(
     )
 
 
-def has_recent_health_data(project_ids: list[int], version: str) -> bool:
-    """Whether any of the projects has session data for the release in the last 90 days."""
+def has_recent_health_data(release_id: int) -> bool:
+    """Whether any project has session data for the release in the last 90 days."""
     since = hour_of(timezone.now() - HAS_DATA_FALLBACK)
-    return SessionRollup.objects.filter(
-        project_id__in=project_ids, release__version=version, hour__gte=since
-    ).exists()
+    return SessionRollup.objects.filter(release_id=release_id, hour__gte=since).exists()

@@ -26,11 +26,12 @@ from typing import Any
 
 import brotli
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import DateTimeField, F, Value
 from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
 
+from .health import hour_of
 from .models import (
     Environment,
     ErroredSession,
@@ -73,7 +74,7 @@ class EnvelopeTooLarge(EnvelopeError):
 
 
 def max_envelope_bytes() -> int:
-    return int(getattr(settings, "ENVELOPE_MAX_BYTES", 20 * 1024 * 1024))
+    return int(settings.ENVELOPE_MAX_BYTES)
 
 
 # -- Decoding and framing ------------------------------------------------------------------
@@ -590,10 +591,6 @@ def read_items(envelope: Envelope, received: datetime) -> Items:
 # -- Storage ---------------------------------------------------------------------------------
 
 
-def hour_of(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-
-
 @dataclass
 class StoreResult:
     sessions_stored: int = 0
@@ -838,19 +835,12 @@ def _store_event(context: _Context, event: EventData) -> int:
         )
     if event.fingerprint is None:
         return 0
-    try:
-        with transaction.atomic():
-            _, created = IssueGroup.objects.get_or_create(
-                project=project,
-                fingerprint=event.fingerprint,
-                defaults={
-                    "title": event.title,
-                    "first_release": release,
-                    "first_seen": event.timestamp,
-                },
-            )
-    except IntegrityError:
-        created = False
+    # get_or_create resolves a concurrent insert of the same group itself.
+    _, created = IssueGroup.objects.get_or_create(
+        project=project,
+        fingerprint=event.fingerprint,
+        defaults={"title": event.title, "first_release": release, "first_seen": event.timestamp},
+    )
     if not created or release is None or rpe is None:
         return 0
     ReleaseProject.objects.filter(release=release, project=project).update(
@@ -858,3 +848,14 @@ def _store_event(context: _Context, event: EventData) -> int:
     )
     rpe.update(new_issues_count=F("new_issues_count") + 1)
     return 1
+
+
+def prune_update_keys(now: datetime) -> int:
+    """Forget duplicate-delivery keys that no accepted update can match any more.
+
+    An update is refused when it is older than five days, so a key received more than five
+    days (and a day of margin for clock drift) ago is never needed again.
+    """
+    cutoff = now - MAX_SESSION_AGE - timedelta(days=1)
+    deleted, _ = SessionUpdateKey.objects.filter(received__lt=cutoff).delete()
+    return deleted

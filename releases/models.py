@@ -182,6 +182,9 @@ class ReleaseStatus(models.IntegerChoices):
     ARCHIVED = 1, "archived"
 
 
+# Legacy rows may have a NULL status, which Sentry reads as open.
+OPEN_STATUS = models.Q(status=ReleaseStatus.OPEN) | models.Q(status__isnull=True)
+
 # The foreign keys the release serializer follows (select them with the release).
 SERIALIZER_RELATIONS = (
     "owner",
@@ -196,8 +199,7 @@ class ReleaseQuerySet(models.QuerySet["Release"]):
         return self.filter(organization=organization)
 
     def open(self) -> ReleaseQuerySet:
-        # Legacy rows may have a NULL status, which Sentry reads as open.
-        return self.filter(models.Q(status=ReleaseStatus.OPEN) | models.Q(status__isnull=True))
+        return self.filter(OPEN_STATUS)
 
     def archived(self) -> ReleaseQuerySet:
         return self.filter(status=ReleaseStatus.ARCHIVED)

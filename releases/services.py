@@ -284,8 +284,7 @@ def release_delete(*, release: Release) -> None:
     )
     if has_new_issues:
         raise ReleaseInUse("This release is referenced by active issues and cannot be removed.")
-    project_ids = list(release.projects.values_list("pk", flat=True))
-    if health.has_recent_health_data(project_ids, release.version):
+    if health.has_recent_health_data(release.pk):
         raise ReleaseInUse("This release has health data and cannot be removed.")
     release.delete()
 
@@ -299,8 +298,6 @@ def repository_create(
     provider: str | None = None,
 ) -> Repository:
     """Register a repository; a taken name raises :class:`RepositoryConflict`."""
-    if Repository.objects.filter(organization=organization, name=name).exists():
-        raise RepositoryConflict()
     try:
         with transaction.atomic():
             return Repository.objects.create(

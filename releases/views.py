@@ -118,6 +118,10 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
             self._environments = get_environments(self.request, self.organization)
         return self._environments
 
+    def get_environment_ids(self) -> list[int] | None:
+        environments = self.get_environments()
+        return [e.pk for e in environments] if environments is not None else None
+
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         params = request.query_params
         with_health = parse_bool(params, "health")
@@ -181,7 +185,6 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
         self._selected_projects = self._list_projects()
         if not self._selected_projects:
             return Response([])
-        environments = self.get_environments()
         releases: QuerySet[Release] = Release.objects.for_org(self.organization)
         for backend in self.filter_backends:
             releases = backend().filter_queryset(request, releases, self)
@@ -206,7 +209,7 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
             ordered = self._ordered(rows, sort, "", summary_period=summary_period)
             page = paginator.paginate_queryset(ordered, request)
 
-        environment_ids = [e.pk for e in environments] if environments is not None else None
+        environment_ids = self.get_environment_ids()
         options = health.HealthOptions(
             summary_period,
             stats_period,
@@ -255,8 +258,7 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
         newest = [F(f"{prefix}date_added").desc(), F(f"{prefix}id").desc()]
         if prefix:
             newest.append(F("project_id").asc())
-        environments = self.get_environments()
-        environment_ids = [e.pk for e in environments] if environments is not None else None
+        environment_ids = self.get_environment_ids()
         if sort == "build":
             rows = rows.filter(**{f"{prefix}build_number__isnull": False})
             return rows.order_by(F(f"{prefix}build_number").desc(), *newest)
@@ -438,9 +440,8 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
     def _current_project_meta(self, release: Release, project: Project) -> dict[str, Any]:
         """Session bounds and prev/next/first/last releases of the project (§1.5)."""
         self._selected_projects = [project]
-        environments = self.get_environments()
-        env_names = [e.name for e in environments] if environments is not None else None
-        lower, upper = health.session_bounds(project.pk, release.version, env_names)
+        environment_ids = self.get_environment_ids()
+        lower, upper = health.session_bounds(project.pk, release.pk, environment_ids)
         sort = self.request.query_params.get("sort") or "date"
         if sort not in SORTS_DETAILS:
             raise ParseError("invalid sort")
@@ -471,7 +472,7 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
                 sort=sort,
                 now=timezone.now(),
                 summary_period=parse_summary_period(self.request.query_params),
-                environment_ids=[e.pk for e in environments] if environments is not None else None,
+                environment_ids=environment_ids,
             )
         return {
             "nextReleaseVersion": following,

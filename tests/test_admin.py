@@ -211,3 +211,21 @@ def test_token_created_in_admin_is_shown_once_and_stored_hashed(staff_client, us
     assert secret not in str(ApiToken.objects.values().get())
     again = staff_client.get(reverse("admin:accounts_apitoken_change", args=[token.pk]))
     assert secret not in again.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"kind": "user", "scopes": '"project:read"'}, "Give a list of scope names."),
+        ({"kind": "user", "scopes": '["fly:away"]'}, "Unknown scope(s): fly:away."),
+        ({"kind": "org", "scopes": '["project:admin"]'}, "Organization tokens carry org:ci only."),
+    ],
+)
+def test_token_scopes_are_checked_in_the_admin(staff_client, user, org, fields, error):
+    owner = {"user": user.pk} if fields["kind"] == "user" else {"organization": org.pk}
+
+    response = staff_client.post(reverse("admin:accounts_apitoken_add"), {**fields, **owner})
+
+    assert response.status_code == 200
+    assert error in response.content.decode().replace("&#x27;", "'")
+    assert ApiToken.objects.count() == 0

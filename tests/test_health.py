@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +23,7 @@ from releases.models import (
     Release,
     ReleaseProject,
     ReleaseProjectEnvironment,
+    SessionUpdateKey,
 )
 from tests.envelopes import aggregates, envelope, item, post_envelope, send_sessions, session
 from tests.factories import ProjectFactory
@@ -368,9 +371,22 @@ def test_monitor_adoption_command_refreshes_every_organization(api_client, proje
     send_sessions(api_client, project, session(release="app@1", started=now))
     ReleaseProjectEnvironment.objects.update(adopted=None)
 
-    call_command("monitor_adoption", stdout=__import__("io").StringIO())
+    call_command("monitor_adoption", stdout=io.StringIO())
 
     assert stages(api_client, "app@1")["backend"]["stage"] == "adopted"
+
+
+def test_monitor_adoption_prunes_keys_no_update_can_match(api_client, project):
+    now = timezone.now()
+    send_sessions(api_client, project, session(release="app@1", started=now))
+    kept = SessionUpdateKey.objects.get()
+    SessionUpdateKey.objects.create(
+        project=project, key=uuid.uuid4(), received=now - timedelta(days=7)
+    )
+
+    call_command("monitor_adoption", stdout=io.StringIO())
+
+    assert list(SessionUpdateKey.objects.all()) == [kept]
 
 
 def test_stage_filter_selects_releases_by_stage(api_client, project):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import ApiToken, Organization, User
-from accounts.scopes import ALL_SCOPES, ORG_TOKEN_SCOPES
+from accounts.scopes import ORG_TOKEN_SCOPES
 
 DEFAULT_USER_SCOPES = "org:read project:read project:releases"
 
@@ -45,12 +46,11 @@ class Command(BaseCommand):
             scopes = (options["scopes"] or DEFAULT_USER_SCOPES).replace(",", " ").split()
             if not scopes:
                 raise CommandError("Give at least one scope.")
-            unknown = sorted(set(scopes) - ALL_SCOPES)
-            if unknown:
-                raise CommandError(
-                    f"Unknown scope(s): {', '.join(unknown)}. Valid: {' '.join(sorted(ALL_SCOPES))}"
-                )
-            token = ApiToken(user=user, scopes=sorted(set(scopes)), name=options["name"])
+            token = ApiToken(user=user, scopes=scopes, name=options["name"])
         secret = token.set_new_token()
+        try:
+            token.full_clean()
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from None
         token.save()
         self.stdout.write(secret)
