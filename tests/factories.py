@@ -18,6 +18,7 @@ from releases.models import (
     ReleaseProjectEnvironment,
     Repository,
 )
+from releases.services import release_refresh_deploys
 from releases.versioning import semver_columns
 
 
@@ -174,6 +175,7 @@ class ReleaseProjectEnvironmentFactory(factory.django.DjangoModelFactory):
 class DeployFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Deploy
+        skip_postgeneration_save = True
 
     release = factory.SubFactory(ReleaseFactory)
     organization = factory.LazyAttribute(lambda o: o.release.organization)
@@ -181,6 +183,12 @@ class DeployFactory(factory.django.DjangoModelFactory):
         EnvironmentFactory, organization=factory.SelfAttribute("..organization")
     )
     date_finished = factory.LazyFunction(timezone.now)
+
+    @factory.post_generation
+    def counters(self, create: bool, extracted: object, **kwargs: object) -> None:
+        """Keep the release's deployCount and lastDeploy as the app would."""
+        if create:
+            release_refresh_deploys(release=self.release)
 
 
 def create_token(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -11,10 +12,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from releases.models import ReleaseProject
+from releases.models import ReleaseProject, Repository
+from releases.services import CommitData, deploy_create, release_set_commits
 from tests.factories import (
     MemberFactory,
     ProjectFactory,
+    PullRequestFactory,
     ReleaseFactory,
     ReleaseProjectEnvironmentFactory,
     TeamFactory,
@@ -271,11 +274,26 @@ def count_page_queries(client, **params) -> int:
 @pytest.mark.parametrize("flatten", ["0", "1"])
 def test_page_query_count_is_constant(api_client, org, team, project, flatten):
     params = {"health": "1", "adoptionStages": "1", "flatten": flatten}
-    ReleaseFactory(organization=org, projects=[project])
+    owner = MemberFactory(organization=org).user
+
+    def release_with_everything(projects) -> None:
+        # Commits with authors and a pull request, an owner and deploys: every relation.
+        release = ReleaseFactory(organization=org, projects=projects, owner=owner)
+        commits = [
+            CommitData(id=uuid.uuid4().hex, repository="acme/app", message="m",
+                       author_email=f"{uuid.uuid4().hex}@example.com", timestamp=timezone.now())
+            for _ in range(3)
+        ]  # fmt: skip
+        release_set_commits(release=release, commits=commits)
+        PullRequestFactory(repository=Repository.objects.get(name="acme/app"),
+                           merge_commit_sha=commits[0].id)  # fmt: skip
+        deploy_create(release=release, environment="production")
+
+    release_with_everything([project])
     one = count_page_queries(api_client, **params)
     others = ProjectFactory.create_batch(3, organization=org, teams=[team])
     for _ in range(9):
-        ReleaseFactory(organization=org, projects=[project, *others])
+        release_with_everything([project, *others])
 
     assert count_page_queries(api_client, **params) == one
 
