@@ -50,5 +50,8 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
     "billing": frozenset({ORG_BILLING, MEMBER_READ}),
 }
 
+# Roles with access to every team's projects whatever the membership setting, as in Sentry.
+GLOBAL_ROLES: frozenset[str] = frozenset({"manager", "owner"})
+
 # Organization tokens are for CI: they may only carry ``org:ci`` (and read the org).
 ORG_TOKEN_SCOPES: frozenset[str] = frozenset({ORG_CI})

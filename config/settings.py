@@ -100,6 +100,8 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "config.negotiation.JSONOnly",
     "URL_FORMAT_OVERRIDE": None,
+    # OPTIONS describes nothing: it answers 405 like any other unsupported method.
+    "DEFAULT_METADATA_CLASS": None,
     "EXCEPTION_HANDLER": "config.exceptions.exception_handler",
 }
 

@@ -128,13 +128,22 @@ class ReleaseDateRangeFilter(BaseFilterBackend):
     """``statsPeriod`` or ``start``/``end``: releases added within the window."""
 
     def filter_queryset(self, request: Request, queryset: QuerySet, view: Any) -> QuerySet:
+        window = self.window(request)
+        if window is None:
+            return queryset
+        return queryset.filter(date_added__range=window)
+
+    @staticmethod
+    def window(request: Request) -> tuple[datetime, datetime] | None:
+        """The requested window, None without one; a 400 ``Invalid date range`` if unreadable."""
         params = request.query_params
         period, start, end = params.get("statsPeriod"), params.get("start"), params.get("end")
         try:
             if period:
-                return queryset.filter(date_added__gte=timezone.now() - parse_stats_period(period))
+                now = timezone.now()
+                return now - parse_stats_period(period), now
             if start is None and end is None:
-                return queryset
+                return None
             if not (start and end):
                 raise ValueError("start and end are both required")
             window = (parse_datetime_param(start), parse_datetime_param(end))
@@ -142,7 +151,7 @@ class ReleaseDateRangeFilter(BaseFilterBackend):
             raise ParseError(f"Invalid date range: {exc}") from None
         if window[0] > window[1]:
             raise ParseError("Invalid date range: start must be before end")
-        return queryset.filter(date_added__range=window)
+        return window
 
 
 class ReleaseQueryFilter(BaseFilterBackend):

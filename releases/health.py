@@ -182,7 +182,7 @@ def duration_percentiles(
     def interpolate(total: int, q: Fraction, low: int, high: int | None) -> float:
         fraction = (total - 1) * q % 1  # exact, like the integer division in the SQL
         value = low if not fraction or high is None else low + (high - low) * fraction
-        return float(value) / 1000
+        return float(value / 1000)
 
     return {
         (project_id, release_id): (

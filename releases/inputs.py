@@ -12,9 +12,9 @@ from typing import Any
 from django.db.models import Q
 from rest_framework import serializers
 
-from accounts.access import Access
 from accounts.models import User
 
+from .access import Access
 from .models import PROVIDER_NAMES, Project, ReleaseStatus
 from .params import is_number
 from .services import CommitData, RefData
@@ -143,7 +143,7 @@ class ReleaseCreateSerializer(ReleaseUpdateSerializer):
 
     version = serializers.CharField(trim_whitespace=False, allow_blank=True)
     projects = serializers.ListField()
-    owner = serializers.CharField(required=False, allow_null=True)
+    owner = serializers.CharField(required=False, allow_null=True, allow_blank=True)
 
     def validate_version(self, value: str) -> str:
         error = validate_version(value)

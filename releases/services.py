@@ -473,11 +473,11 @@ def deploy_create(
 
 @transaction.atomic
 def release_refresh_deploys(*, release: Release) -> None:
-    """Recount ``deployCount`` and repoint ``lastDeploy`` (the latest finished deploy)."""
+    """Recount ``deployCount`` and repoint ``lastDeploy`` (the latest recorded, as Sentry)."""
     # Under a row lock, so that concurrent deploys do not lose an increment.
     locked = Release.objects.select_for_update().get(pk=release.pk)
     deploys = Deploy.objects.filter(release=locked)
     locked.total_deploys = deploys.count()
-    locked.last_deploy = deploys.order_by("-date_finished", "-pk").first()
+    locked.last_deploy = deploys.order_by("-pk").first()
     locked.save(update_fields=["total_deploys", "last_deploy"])
     release.total_deploys, release.last_deploy = locked.total_deploys, locked.last_deploy

@@ -17,9 +17,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.permissions import OrganizationReleasePermission, OrganizationRepositoryPermission
-from accounts.views import OrganizationEndpointMixin
 
 from . import health
+from .endpoints import OrganizationEndpointMixin
 from .filters import (
     ReleaseDateRangeFilter,
     ReleaseEnvironmentFilter,
@@ -88,7 +88,7 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
     lookup_value_regex = r"[^/\x00]+"
     # The list's filters; the details endpoint narrows its prev/next candidates with them too
     # (without the date window, which Sentry does not apply there).
-    filter_backends = [
+    list_filter_backends = [
         ReleaseProjectFilter,
         ReleaseEnvironmentFilter,
         ReleaseStatusFilter,
@@ -186,7 +186,7 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
         if not self._selected_projects:
             return Response([])
         releases: QuerySet[Release] = Release.objects.for_org(self.organization)
-        for backend in self.filter_backends:
+        for backend in self.list_filter_backends:
             releases = backend().filter_queryset(request, releases, self)
 
         paginator = self.pagination_class()
@@ -441,6 +441,8 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
         """Session bounds and prev/next/first/last releases of the project (§1.5)."""
         self._selected_projects = [project]
         environment_ids = self.get_environment_ids()
+        # Sentry checks the date window here without applying it to the navigation (§1.2).
+        ReleaseDateRangeFilter.window(self.request)
         lower, upper = health.session_bounds(project.pk, release.pk, environment_ids)
         sort = self.request.query_params.get("sort") or "date"
         if sort not in SORTS_DETAILS:

@@ -88,3 +88,33 @@ def test_full_width_digits_are_not_a_page_size(api_client, org, project):
 
     assert response.status_code == 400
     assert response.json() == {"detail": "Invalid per_page parameter."}
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_options_is_405_not_a_server_error(api_client, org, project, path):
+    ReleaseFactory(organization=org, version="a@1", projects=[project])
+
+    response = api_client.options(path)
+
+    assert response.status_code == 405
+    assert response.json() == {"detail": 'Method "OPTIONS" not allowed.'}
+
+
+@pytest.mark.parametrize("method", ["post", "put", "delete", "patch"])
+def test_unknown_api_paths_are_json_404_for_every_method(api_client, method):
+    response = getattr(api_client, method)("/api/0/nonexistent/", {}, format="json")
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "The requested resource does not exist"}
+
+
+def test_details_checks_the_date_window_when_a_project_is_given(api_client, org, project):
+    ReleaseFactory(organization=org, version="a@1", projects=[project])
+    path = "/api/0/organizations/acme/releases/a@1/"
+
+    bad = api_client.get(path, {"project": project.slug, "statsPeriod": "xx"})
+    ignored = api_client.get(path, {"statsPeriod": "xx"})
+
+    assert bad.status_code == 400
+    assert bad.json() == {"detail": "Invalid date range: xx"}
+    assert ignored.status_code == 200

@@ -77,8 +77,8 @@ def test_create_deploy_with_every_field_updates_the_release(api_client, release)
     assert response.json()["dateFinished"] == "2024-05-21T11:05:00.123456Z"
     details = api_client.get("/api/0/organizations/acme/releases/app@1.0/").json()
     assert details["deployCount"] == 2
-    # The staging deploy finished just now, after the production one.
-    assert details["lastDeploy"]["environment"] == "staging"
+    # The deploy recorded last, as in Sentry, even though staging finished later.
+    assert details["lastDeploy"]["environment"] == "production"
     assert Environment.objects.filter(organization=release.organization).count() == 2
 
 
@@ -201,3 +201,18 @@ def test_a_deploy_makes_the_release_known_in_its_environment(api_client, org, pr
     assert stages.json()["adoptionStages"] == {
         project.slug: {"stage": "low_adoption", "adopted": None, "unadopted": None}
     }
+
+
+def test_last_deploy_is_the_one_recorded_last(api_client, org, project):
+    ReleaseFactory(organization=org, version="a@1", projects=[project])
+    path = "/api/0/organizations/acme/releases/a@1/deploys/"
+    api_client.post(path, {"environment": "production"}, format="json")
+
+    backdated = api_client.post(
+        path,
+        {"environment": "staging", "dateFinished": "2020-01-01T00:00:00Z"},
+        format="json",
+    )
+
+    release = api_client.get("/api/0/organizations/acme/releases/a@1/").json()
+    assert (release["deployCount"], release["lastDeploy"]["id"]) == (2, backdated.json()["id"])

@@ -782,3 +782,26 @@ def test_superuser_token_does_not_reach_other_organizations(anon_client, org, re
     )
 
     assert anon_client.get(url(org, release.version)).status_code == 403
+
+
+@pytest.mark.parametrize("role", ["owner", "manager"])
+def test_owners_and_managers_see_every_team_project(anon_client, org, team, role):
+    hidden = ProjectFactory(organization=org, teams=[TeamFactory(organization=org)])
+    release = ReleaseFactory(organization=org, projects=[hidden])
+    boss = MemberFactory(organization=org, role=role, teams=[team])
+    anon_client.credentials(
+        HTTP_AUTHORIZATION=f"Bearer {create_token(user=boss.user, scopes=['project:read'])}"
+    )
+
+    assert anon_client.get(url(org, release.version)).status_code == 200
+
+
+def test_admins_see_only_their_teams_projects(anon_client, org, team):
+    hidden = ProjectFactory(organization=org, teams=[TeamFactory(organization=org)])
+    release = ReleaseFactory(organization=org, projects=[hidden])
+    admin = MemberFactory(organization=org, role="admin", teams=[team])
+    anon_client.credentials(
+        HTTP_AUTHORIZATION=f"Bearer {create_token(user=admin.user, scopes=['project:read'])}"
+    )
+
+    assert anon_client.get(url(org, release.version)).status_code == 404

@@ -280,6 +280,13 @@ def test_create_release_refuses_a_project_of_another_organization(
     assert not Release.objects.exists()
 
 
+def test_create_release_with_an_empty_owner_has_none(api_client: APIClient, project: Project):
+    response = api_client.post(URL, {"version": "1.0", "projects": [], "owner": ""}, format="json")
+
+    assert response.status_code == 201, response.content
+    assert response.json()["owner"] is None
+
+
 def test_create_release_owner_must_be_a_member(api_client: APIClient, project: Project):
     outsider = UserFactory(username="mallory")
 

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db.models import QuerySet
 
-from .models import ApiToken, Organization, OrganizationMember
-from .scopes import ROLE_SCOPES
+from accounts.models import ApiToken, Organization, OrganizationMember
+from accounts.scopes import GLOBAL_ROLES, ROLE_SCOPES
 
-if TYPE_CHECKING:
-    from releases.models import Project
+from .models import Project
 
 
 @dataclass(frozen=True)
@@ -32,8 +31,6 @@ class Access:
         return bool(self.scopes & scopes)
 
     def member_projects(self) -> QuerySet[Project]:
-        from releases.models import Project
-
         projects = Project.objects.filter(organization=self.organization)
         if self.sees_all_projects:
             return projects
@@ -42,9 +39,10 @@ class Access:
         return projects.filter(teams__members=self.member).distinct()
 
     def accessible_projects(self) -> QuerySet[Project]:
-        if self.organization.open_membership and self.member is not None:
-            from releases.models import Project
-
+        member = self.member
+        if member is not None and (
+            self.organization.open_membership or member.role in GLOBAL_ROLES
+        ):
             return Project.objects.filter(organization=self.organization)
         return self.member_projects()
 
