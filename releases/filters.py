@@ -12,8 +12,19 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models import (
+    Case,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+    Window,
+)
+from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 from rest_framework.exceptions import NotFound, ParseError
 from rest_framework.filters import BaseFilterBackend
@@ -413,33 +424,54 @@ def semver_ordering(prefix: str = "") -> list[Any]:
 
 
 def latest_versions(view: Any) -> list[str]:
-    """The latest release of each selected project (search-syntax.md §3.3).
+    """The latest release of each selected project (search-syntax.md §3.3), in three queries.
 
     A project "follows semver" by its newest open releases; semver projects take their
     highest version, the others their newest by ``COALESCE(date_released, date_added)``.
     """
+    links = ReleaseProject.objects.filter(
+        project__in=view.get_selected_projects(),
+        release__in=Release.objects.filter(OPEN_STATUS),
+    )
     environments = view.get_environments()
-    versions: list[str] = []
-    for project in view.get_selected_projects():
-        releases = Release.objects.filter(projects=project).open()
-        if environments is not None:
-            releases = releases.filter(
-                pk__in=ReleaseProjectEnvironment.objects.filter(
-                    project=project, environment__in=environments
-                ).values("release_id")
+    if environments is not None:
+        links = links.filter(
+            Exists(
+                ReleaseProjectEnvironment.objects.filter(
+                    release=OuterRef("release_id"),
+                    project=OuterRef("project_id"),
+                    environment__in=environments,
+                )
             )
-        recent = list(
-            releases.order_by("-date_added", "-pk").values_list("package", flat=True)[:10]
         )
-        if _follows_semver([package is not None for package in recent]):
-            latest = releases.filter(major__isnull=False).order_by(*semver_ordering()).first()
-        else:
-            latest = releases.order_by(
-                Coalesce("date_released", "date_added").desc(), "-pk"
-            ).first()
-        if latest is not None:
-            versions.append(latest.version)
-    return versions
+
+    def first_per_project(rows: QuerySet[ReleaseProject], order: list[Any], limit: int) -> Any:
+        ranked = rows.annotate(
+            rank=Window(RowNumber(), partition_by=F("project_id"), order_by=order)
+        )
+        return ranked.filter(rank__lte=limit).order_by("project_id", "rank")
+
+    newest_first = [F("release__date_added").desc(), F("release_id").desc()]
+    recent: dict[int, list[bool]] = {}
+    for project_id, package in first_per_project(links, newest_first, 10).values_list(
+        "project_id", "release__package"
+    ):
+        recent.setdefault(project_id, []).append(package is not None)
+    semver = [project_id for project_id, flags in recent.items() if _follows_semver(flags)]
+    highest = first_per_project(
+        links.filter(project_id__in=semver, release__major__isnull=False),
+        semver_ordering("release__"),
+        1,
+    )
+    newest = first_per_project(
+        links.exclude(project_id__in=semver),
+        [Coalesce("release__date_released", "release__date_added").desc(), F("release_id").desc()],
+        1,
+    )
+    return [
+        *highest.values_list("release__version", flat=True),
+        *newest.values_list("release__version", flat=True),
+    ]
 
 
 def _follows_semver(recent: list[bool]) -> bool:

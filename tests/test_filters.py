@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from releases.models import ReleaseStatus
 from tests.factories import (
@@ -301,3 +303,23 @@ def test_random_queries_never_give_a_server_error(api_client, dataset):
         statuses.add(response.status_code)
 
     assert statuses == {200, 400}
+
+
+def test_latest_costs_the_same_queries_for_one_or_many_projects(api_client, org, team, project):
+    def count() -> int:
+        search(api_client, "release:latest", project="-1")
+        with CaptureQueriesContext(connection) as queries:
+            assert search(api_client, "release:latest", project="-1").status_code == 200
+        return len(queries)
+
+    ReleaseFactory(organization=org, version="one@1.0.0", projects=[project])
+    one = count()
+    for index in range(4):
+        other = ProjectFactory(organization=org, teams=[team])
+        ReleaseFactory(organization=org, version=f"p{index}@1.0.0", projects=[other])
+        ReleaseFactory(organization=org, version=f"plain-{index}", projects=[other])
+
+    assert count() == one
+    listed = search(api_client, "release:latest", project="-1").json()
+    # Two releases, the newest not semver: that project does not follow semver (§3.3).
+    assert {r["version"] for r in listed} == {"one@1.0.0", *(f"plain-{i}" for i in range(4))}
