@@ -24,6 +24,7 @@ from .models import (
     CommitAuthor,
     Deploy,
     Environment,
+    IssueGroup,
     Project,
     Release,
     ReleaseCommit,
@@ -277,7 +278,8 @@ def _commit_get_or_create(repository: Repository, key: str) -> Commit:
 def release_delete(*, release: Release) -> None:
     """Delete a release unless issues or recent health data refer to it (§4.4)."""
     has_new_issues = (
-        ReleaseProject.objects.filter(release=release, new_groups__gt=0).exists()
+        IssueGroup.objects.filter(first_release=release).exists()
+        or ReleaseProject.objects.filter(release=release, new_groups__gt=0).exists()
         or ReleaseProjectEnvironment.objects.filter(
             release=release, new_issues_count__gt=0
         ).exists()

@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 from accounts.models import Organization, OrganizationMember, Team
 from releases.models import (
     Commit,
+    IssueGroup,
     Project,
     Release,
     ReleaseCommit,
@@ -767,6 +768,18 @@ def test_delete_release_with_new_issues_is_400(api_client: APIClient, release: R
     assert response.json() == {
         "detail": "This release is referenced by active issues and cannot be removed."
     }
+    assert Release.objects.filter(pk=release.pk).exists()
+
+
+def test_delete_release_that_first_saw_an_issue_is_400(api_client: APIClient, release: Release):
+    IssueGroup.objects.create(
+        project=release.projects.get(), fingerprint="f" * 40, first_release=release,
+        first_seen=release.date_added,
+    )  # fmt: skip
+
+    response = api_client.delete(detail(release.version))
+
+    assert response.status_code == 400
     assert Release.objects.filter(pk=release.pk).exists()
 
 
