@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
-RUN_ENV := DEBUG=$${DEBUG:-1}
+RUN_ENV := DEBUG=$${DEBUG:-1} SENTRY_DSN_HOST=$${SENTRY_DSN_HOST:-$(HOST):$(PORT)}
 
 .PHONY: run test install clean
 

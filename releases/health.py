@@ -9,7 +9,7 @@ rollups are hourly (release-health.md §1.1).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
@@ -41,6 +41,7 @@ from django.utils import timezone
 from .models import (
     ProjectUserSeen,
     Release,
+    ReleaseProject,
     ReleaseProjectEnvironment,
     SessionDuration,
     SessionRollup,
@@ -481,33 +482,23 @@ def health_sort_value(
 
 
 def order_by_health(
-    queryset: QuerySet[Any],
+    links: QuerySet[ReleaseProject],
     sort: str,
     *,
     now: datetime,
     summary_period: str = "14d",
-    project: int | str = "project_id",
-    release: str = "release_id",
     environment_ids: Iterable[int] | None = None,
-    then: Sequence[str] = ("-release__date_added", "-release_id", "project_id"),
-) -> QuerySet[Any]:
-    """``queryset`` ordered by ``sort``: rows with data first, then the rest, newest first.
+) -> QuerySet[ReleaseProject]:
+    """Release-project rows (``flatten=1``) by ``sort``: data first, then the rest newest first.
 
-    The ordering is total (``then`` ends in unique fields), so offset pagination visits each
-    row once. Defaults fit a ``ReleaseProject`` queryset (one row per release and project,
-    what ``flatten=1`` lists); for a ``Release`` queryset of one project pass
-    ``project=<id>, release="pk", then=("-date_added", "-id")``.
+    The ordering is total (it ends in unique fields), so offset pagination visits each row
+    once.
     """
     value = health_sort_value(
-        sort,
-        now=now,
-        summary_period=summary_period,
-        project=project,
-        release=release,
-        environment_ids=environment_ids,
+        sort, now=now, summary_period=summary_period, environment_ids=environment_ids
     )
-    return queryset.annotate(health_value=value).order_by(
-        F("health_value").desc(nulls_last=True), *then
+    return links.annotate(health_value=value).order_by(
+        F("health_value").desc(nulls_last=True), "-release__date_added", "-release_id", "project_id"
     )
 
 
