@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from accounts.models import ApiToken, Organization, OrganizationMember
 from accounts.scopes import GLOBAL_ROLES, ROLE_SCOPES
 
 from .models import Project
+from .params import is_number
 
 
 @dataclass(frozen=True)
@@ -66,3 +68,16 @@ def access_for(user: Any, token: ApiToken | None, organization: Organization) ->
     if token is not None:
         scopes = scopes & frozenset(token.scopes)
     return Access(organization, scopes, member=member, sees_all_projects=member is None)
+
+
+def find_projects(projects: QuerySet[Project], values: Iterable[int | str]) -> list[Project] | None:
+    """The projects among ``projects`` that ``values`` name by id or slug, ordered by id.
+
+    None when any value names no project there; each caller answers that its own way.
+    """
+    ids = {int(v) for v in values if isinstance(v, int) or is_number(v)}
+    slugs = {v for v in values if isinstance(v, str) and not is_number(v)}
+    found = list(projects.filter(Q(pk__in=ids) | Q(slug__in=slugs)).order_by("pk"))
+    if ids <= {p.pk for p in found} and slugs <= {p.slug for p in found}:
+        return found
+    return None

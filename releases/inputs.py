@@ -14,7 +14,7 @@ from rest_framework import serializers
 
 from accounts.models import User
 
-from .access import Access
+from .access import Access, find_projects
 from .models import PROVIDER_NAMES, Project, ReleaseStatus
 from .params import is_number
 from .services import CommitData, RefData
@@ -153,20 +153,11 @@ class ReleaseCreateSerializer(ReleaseUpdateSerializer):
 
     def validate_projects(self, values: list[Any]) -> list[Project]:
         """Ids (int or numeric string) or slugs of the caller's member projects."""
-        ids: set[int] = set()
-        slugs: set[str] = set()
-        for value in values:
-            if isinstance(value, bool) or not isinstance(value, int | str):
-                raise serializers.ValidationError("Invalid project ids or slugs")
-            if isinstance(value, int) or is_number(value):
-                ids.add(int(value))
-            else:
-                slugs.add(value)
+        if any(isinstance(v, bool) or not isinstance(v, int | str) for v in values):
+            raise serializers.ValidationError("Invalid project ids or slugs")
         access: Access = self.context["access"]
-        found = list(
-            access.member_projects().filter(Q(pk__in=ids) | Q(slug__in=slugs)).order_by("pk")
-        )
-        if not (ids <= {p.pk for p in found} and slugs <= {p.slug for p in found}):
+        found = find_projects(access.member_projects(), values)
+        if found is None:
             raise serializers.ValidationError("Invalid project ids or slugs")
         return found
 

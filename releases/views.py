@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from accounts.permissions import OrganizationReleasePermission, OrganizationRepositoryPermission
 
 from . import health
+from .access import find_projects
 from .endpoints import OrganizationEndpointMixin
 from .filters import (
     ReleaseDateRangeFilter,
@@ -236,17 +237,10 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
         accessible = self.access.accessible_projects()
         if any(v in ("-1", "$all") for v in values):
             return list(accessible.order_by("pk"))
-        ids, slugs = set(), set()
-        for value in values:
-            if is_number(value):
-                ids.add(int(value))
-            elif SLUG_RE.match(value):
-                slugs.add(value)
-            else:
-                raise ParseError("Invalid project parameter. Values must be numbers or slugs.")
-        projects = list(accessible.filter(Q(pk__in=ids) | Q(slug__in=slugs)).order_by("pk"))
-        found = {p.pk for p in projects} | {p.slug for p in projects}
-        if not ids | slugs <= found:
+        if not all(is_number(v) or SLUG_RE.match(v) for v in values):
+            raise ParseError("Invalid project parameter. Values must be numbers or slugs.")
+        projects = find_projects(accessible, values)
+        if projects is None:
             raise PermissionDenied()
         return projects
 
@@ -430,12 +424,10 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
         raw = params.get("project") if "project" in params else params.get("project_id")
         if not raw:
             return None
-        value = parse_project_id_or_slug(raw)
-        lookup = Q(pk=value) if isinstance(value, int) else Q(slug=value)
-        project = accessible.filter(lookup).first()
-        if project is None or not release.projects.filter(pk=project.pk).exists():
+        found = find_projects(accessible.filter(releases=release), [parse_project_id_or_slug(raw)])
+        if not found:
             raise NotFound(NOT_FOUND)
-        return project
+        return found[0]
 
     def _current_project_meta(self, release: Release, project: Project) -> dict[str, Any]:
         """Session bounds and prev/next/first/last releases of the project (§1.5)."""
@@ -505,12 +497,12 @@ class ProjectReleaseViewSet(ReleaseViewSet):
 
     @cached_property
     def project(self) -> Project:
-        value = self.kwargs["project_id_or_slug"]
-        lookup = Q(slug=value) | Q(pk=int(value)) if is_number(value) else Q(slug=value)
-        project = self.access.accessible_projects().filter(lookup).first()
-        if project is None:
+        found = find_projects(
+            self.access.accessible_projects(), [self.kwargs["project_id_or_slug"]]
+        )
+        if not found:
             raise NotFound(NOT_FOUND)
-        return project
+        return found[0]
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
