@@ -1,17 +1,35 @@
-"""The API's exception handler: DRF's, plus Django ``ValidationError`` as a 400."""
+"""The API's one exception handler: DRF's, plus the domain's errors mapped to status codes."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import exceptions
+from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from releases.services import DomainError, ReleaseConflict, ReleaseInUse, RepositoryConflict
+
+DOMAIN_STATUS: dict[type[DomainError], int] = {
+    ReleaseConflict: status.HTTP_409_CONFLICT,
+    RepositoryConflict: status.HTTP_409_CONFLICT,
+    ReleaseInUse: status.HTTP_400_BAD_REQUEST,
+}
+
+
+class DomainRefusal(exceptions.APIException):
+    """A :class:`DomainError` as DRF answers it: ``{"detail": <message>}``."""
+
+    def __init__(self, exc: DomainError) -> None:
+        super().__init__(str(exc))
+        self.status_code = DOMAIN_STATUS[type(exc)]
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(as_serializer_error(exc))
+    elif isinstance(exc, DomainError):
+        exc = DomainRefusal(exc)
     return drf_exception_handler(exc, context)

@@ -5,8 +5,6 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
 
-from releases.envelope import envelope_view
-
 
 @csrf_exempt
 def api_not_found(request: HttpRequest) -> JsonResponse:
@@ -16,8 +14,8 @@ def api_not_found(request: HttpRequest) -> JsonResponse:
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("api/<int:project_id>/envelope/", envelope_view, name="envelope"),
+    path("api/", include("releases.health.urls")),
     path("api/0/", include("accounts.urls")),
-    path("api/0/", include("releases.urls")),
+    path("api/0/", include("releases.api.urls")),
     re_path(r"^api/", api_not_found),
 ]

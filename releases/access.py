@@ -12,7 +12,12 @@ from accounts.models import ApiToken, Organization, OrganizationMember
 from accounts.scopes import GLOBAL_ROLES, ROLE_SCOPES
 
 from .models import Project
-from .params import is_number
+
+
+def is_number(value: str) -> bool:
+    """A numeric id: ASCII digits only (``str.isdigit`` also accepts ``²``, which ``int()``
+    refuses)."""
+    return value.isascii() and value.isdigit()
 
 
 @dataclass(frozen=True)

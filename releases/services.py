@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -13,12 +13,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
-from rest_framework import status
-from rest_framework.exceptions import APIException
 
 from accounts.models import Organization
 
-from . import health
 from .models import (
     Commit,
     CommitAuthor,
@@ -32,6 +29,7 @@ from .models import (
     ReleaseProject,
     ReleaseProjectEnvironment,
     Repository,
+    SessionRollup,
 )
 from .versioning import semver_columns
 
@@ -39,25 +37,36 @@ SKIP_MARKER = "#skipsentry"
 MAX_AUTHOR_EMAIL = 75
 
 
-class ReleaseConflict(APIException):
-    """A write lost a uniqueness race (release-api.md §5.6 step 3)."""
-
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "Could not create the release it conflicts with existing data"
-    default_code = "release_conflict"
+# Health data this recent keeps a release from being deleted (release-api.md §4.4).
+HEALTH_DATA_DAYS = timedelta(days=90)
 
 
-class RepositoryConflict(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "A repository with that name already exists"
-    default_code = "repository_conflict"
+class DomainError(Exception):
+    """A write the domain refuses; the message is what the client is told.
+
+    The API's exception handler maps each subclass to its status code.
+    """
+
+    default_message = ""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.default_message)
 
 
-class ReleaseInUse(APIException):
-    """DELETE refused because the release still has issues or health data (§4.4)."""
+class ReleaseConflict(DomainError):
+    """A write lost a uniqueness race (release-api.md §5.6 step 3): 409."""
 
-    status_code = status.HTTP_400_BAD_REQUEST
-    default_code = "release_in_use"
+    default_message = "Could not create the release it conflicts with existing data"
+
+
+class RepositoryConflict(DomainError):
+    """A repository of that name exists already: 409."""
+
+    default_message = "A repository with that name already exists"
+
+
+class ReleaseInUse(DomainError):
+    """DELETE refused because the release still has issues or health data (§4.4): 400."""
 
 
 @dataclass(frozen=True)
@@ -286,7 +295,8 @@ def release_delete(*, release: Release) -> None:
     )
     if has_new_issues:
         raise ReleaseInUse("This release is referenced by active issues and cannot be removed.")
-    if health.has_recent_health_data(release.pk):
+    since = (timezone.now() - HEALTH_DATA_DAYS).replace(minute=0, second=0, microsecond=0)
+    if SessionRollup.objects.filter(release=release, hour__gte=since).exists():
         raise ReleaseInUse("This release has health data and cannot be removed.")
     release.delete()
 

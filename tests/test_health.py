@@ -14,9 +14,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from releases import health
-from releases.adoption import maybe_refresh_adoption, refresh_adoption
-from releases.health import HealthOptions
+from releases.health import reads, sorts
+from releases.health.adoption import maybe_refresh_adoption, refresh_adoption
+from releases.health.reads import HealthOptions
 from releases.models import (
     Environment,
     Project,
@@ -230,7 +230,7 @@ def test_release_without_sessions_has_the_no_data_shape(api_client, project, org
 
     data = health_of(api_client, "plain@1")
 
-    assert data == health.no_data(HealthOptions(), timezone.now()) | {"stats": data["stats"]}
+    assert data == reads.no_data(HealthOptions(), timezone.now()) | {"stats": data["stats"]}
     assert [v for _, v in data["stats"]["24h"]] == [0] * 24
 
 
@@ -275,11 +275,11 @@ def test_health_data_costs_the_same_queries_for_one_or_many_pairs(api_client, pr
     ids = dict(Release.objects.values_list("version", "pk"))
 
     with CaptureQueriesContext(connection) as one:
-        health.health_data(pairs[:1], options, timezone.now(), release_ids=ids)
+        reads.health_data(pairs[:1], options, timezone.now(), release_ids=ids)
     with CaptureQueriesContext(connection) as many:
-        result = health.health_data(pairs, options, timezone.now(), release_ids=ids)
+        result = reads.health_data(pairs, options, timezone.now(), release_ids=ids)
     with CaptureQueriesContext(connection) as by_version:
-        same = health.health_data(pairs, options, timezone.now())
+        same = reads.health_data(pairs, options, timezone.now())
 
     # 1 counters per pair, 2 project sessions, 3 users per pair, 4 project users, 5 durations,
     # 6 stats; without release ids, one more query looks them up.
@@ -401,7 +401,7 @@ def test_stage_filter_selects_releases_by_stage(api_client, project):
     env = Environment.objects.get(name="production")
 
     def matching(*wanted: str) -> set[str]:
-        q = health.stage_filter(wanted, environment_id=env.pk, project_ids=[project.pk])
+        q = sorts.stage_filter(wanted, environment_id=env.pk, project_ids=[project.pk])
         return set(Release.objects.filter(q).values_list("version", flat=True))
 
     assert matching("adopted") == {"app@1"}
@@ -450,7 +450,7 @@ def ranked(api_client, project) -> Project:
 def test_order_by_health_ranks_flattened_rows_and_puts_no_data_last(ranked, sort, expected):
     rows = ReleaseProject.objects.filter(project=ranked).select_related("release")
 
-    ordered = health.order_by_health(rows, sort, now=timezone.now())
+    ordered = sorts.order_by_health(rows, sort, now=timezone.now())
 
     assert [row.release.version for row in ordered] == expected
     pages = [list(ordered[i : i + 3]) for i in range(0, 4, 3)]
@@ -477,7 +477,7 @@ def test_other_project_is_unaffected(api_client, project, org):
     send_sessions(api_client, other, session(started=now))
     send_sessions(api_client, project, session(started=now), session(started=now))
 
-    data = health.health_data(
+    data = reads.health_data(
         [(project.pk, "app@1.0.0"), (other.pk, "app@1.0.0")], HealthOptions(), timezone.now()
     )
 

@@ -18,8 +18,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import ApiToken, User
+from releases.api.serializers import iso
 from releases.models import ReleaseCommit, ReleaseProject, ReleaseStatus
-from releases.serializers import iso
 from tests.factories import (
     CommitAuthorFactory,
     CommitFactory,

@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from releases.health.sql import insert_new, upsert
 from releases.models import IngestOutcome, ProjectUserSeen, SessionUpdateKey
-from releases.sql import insert_new, upsert
 from tests.factories import EnvironmentFactory, ProjectFactory
 
 pytestmark = pytest.mark.django_db

@@ -7,8 +7,8 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from releases.adoption import refresh_adoption
-from releases.ingestion import prune_update_keys
+from releases.health.adoption import refresh_adoption
+from releases.health.store import prune_update_keys
 
 
 class Command(BaseCommand):

@@ -11,9 +11,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Organization, OrganizationMember, Team, User, UserEmail
-from releases.adoption import refresh_adoption
-from releases.demo_sessions import demo_events, generate_updates, store_in_batches
-from releases.ingestion import Items, store
+from releases.health.adoption import refresh_adoption
+from releases.health.demo import demo_events, generate_updates, store_in_batches
+from releases.health.items import Items
+from releases.health.store import store
 from releases.models import (
     CommitAuthor,
     Project,

@@ -14,11 +14,10 @@ from rest_framework import serializers
 
 from accounts.models import User
 
-from .access import Access, find_projects
-from .models import PROVIDER_NAMES, Project, ReleaseStatus
-from .params import is_number
-from .services import CommitData, RefData
-from .versioning import MAX_VERSION_LENGTH, validate_version
+from ..access import Access, find_projects, is_number
+from ..models import PROVIDER_NAMES, Project, ReleaseStatus
+from ..services import CommitData, RefData
+from ..versioning import MAX_VERSION_LENGTH, validate_version
 
 MAX_COMMIT_LENGTH = 64
 RANGE = ".."

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 
 from rest_framework.exceptions import ParseError
 
-from .health import STATS_PERIODS
+from ..access import is_number
+from ..health.periods import STATS_PERIODS
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -16,11 +17,6 @@ _FALSE = {"0", "false", "no", "off", ""}
 SLUG_RE = re.compile(r"^(?![0-9]+$)[a-zA-Z0-9_-]+$")
 
 SORTS_DETAILS = ("date", "sessions", "users", "crash_free_sessions", "crash_free_users")
-
-
-def is_number(value: str) -> bool:
-    """ASCII digits only: ``str.isdigit`` also accepts ``²``, which ``int()`` refuses."""
-    return value.isascii() and value.isdigit()
 
 
 def parse_bool(params: Mapping[str, str], name: str) -> bool:

@@ -22,8 +22,8 @@ from rest_framework import serializers
 
 from accounts.models import User, UserEmail
 
-from . import health
-from .models import (
+from ..health import reads as health
+from ..models import (
     Commit,
     CommitAuthor,
     Deploy,
@@ -34,7 +34,7 @@ from .models import (
     ReleaseProjectEnvironment,
     Repository,
 )
-from .versioning import VersionInfo, version_info
+from ..versioning import VersionInfo, version_info
 
 # Sentry lists at most this many releases under a commit.
 MAX_COMMIT_RELEASES = 1000

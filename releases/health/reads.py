@@ -9,77 +9,31 @@ rollups are hourly (release-health.md §1.1).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from fractions import Fraction
-from functools import reduce
-from operator import or_
 from typing import Any
 
 from django.db import connection
 from django.db.models import (
-    Case,
     Count,
-    Exists,
-    F,
-    FloatField,
-    IntegerField,
     Max,
     Min,
-    OuterRef,
     Q,
     QuerySet,
-    Subquery,
     Sum,
-    Value,
-    When,
 )
-from django.db.models.functions import Cast, Coalesce, NullIf
-from django.utils import timezone
 
-from .models import (
+from ..models import (
     ProjectUserSeen,
     Release,
-    ReleaseProject,
-    ReleaseProjectEnvironment,
     SessionDuration,
     SessionRollup,
     SessionUser,
     SessionUserSeen,
 )
-
-# Sentry's STATS_PERIODS: key -> (rollup seconds, bucket count). Order matters: it is the order
-# of the error message.
-STATS_PERIODS: dict[str, tuple[int, int]] = {
-    "1h": (3600, 1),
-    "24h": (3600, 24),
-    "1d": (3600, 24),
-    "48h": (3600, 48),
-    "2d": (3600, 48),
-    "7d": (86400, 7),
-    "14d": (86400, 14),
-    "30d": (86400, 30),
-    "90d": (259200, 30),
-}
-DAY = timedelta(hours=24)
-HAS_DATA_FALLBACK = timedelta(days=90)
-
-#: ``sort`` values that order by session statistics (list: require ``flatten=1``).
-HEALTH_SORTS = (
-    "crash_free_sessions",
-    "crash_free_users",
-    "sessions",
-    "users",
-    "sessions_24h",
-    "users_24h",
-)
-#: ``release.stage`` values and the release-project-environment rows they match.
-STAGES: dict[str, Q] = {
-    "adopted": Q(adopted__isnull=False, unadopted__isnull=True),
-    "replaced": Q(adopted__isnull=False, unadopted__isnull=False),
-    "low_adoption": Q(adopted__isnull=True),
-}
+from .periods import DAY, HAS_DATA_FALLBACK, STATS_PERIODS, hour_of, period_start, stats_buckets
 
 
 @dataclass(frozen=True)
@@ -94,24 +48,6 @@ class HealthOptions:
     stats_period: str | None = "24h"
     stat: str = "sessions"
     environment_ids: tuple[int, ...] | None = None
-
-
-def hour_of(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-
-
-def period_start(period: str, now: datetime) -> datetime:
-    """Start of the hour-aligned window ``[now - period, now]``."""
-    rollup, count = STATS_PERIODS[period]
-    return hour_of(now - timedelta(seconds=rollup * count))
-
-
-def stats_buckets(period: str, now: datetime) -> list[int]:
-    """Bucket start timestamps for ``period``, oldest first (release-api.md §2.9)."""
-    rollup, count = STATS_PERIODS[period]
-    start = int(now.timestamp()) - rollup * count
-    first = (start // rollup + 1) * rollup
-    return [first + i * rollup for i in range(count)]
 
 
 def no_data(options: HealthOptions, now: datetime) -> dict[str, Any]:
@@ -423,205 +359,3 @@ def session_bounds(
         rollups = rollups.filter(environment_id__in=environment_ids)
     bounds = rollups.aggregate(lower=Min("hour"), upper=Max("hour"))
     return bounds["lower"], bounds["upper"]
-
-
-# -- Sorting by health -----------------------------------------------------------------------
-
-
-def health_sort_value(
-    sort: str,
-    *,
-    now: datetime,
-    summary_period: str = "14d",
-    project: int | str = "project_id",
-    release: str = "release_id",
-    environment_ids: Iterable[int] | None = None,
-) -> Subquery:
-    """A float per row, larger first, NULL when the row has no data for ``sort``.
-
-    ``project`` is a project id, or the name of the row's project-id field; ``release`` names
-    the row's release-id field (``"pk"`` on a Release queryset). ``sessions``/``users`` count
-    in the summary window, the ``_24h`` variants in the last 24 h; the ``crash_free_*`` sorts
-    rank by crash *rate*, so the least crash-free release comes first (release-health.md §4).
-    """
-    if sort not in HEALTH_SORTS:
-        raise ValueError(f"not a health sort: {sort}")
-    start = hour_of(now - DAY) if sort.endswith("_24h") else period_start(summary_period, now)
-    lookup = Q(
-        project_id=project if isinstance(project, int) else OuterRef(project),
-        release_id=OuterRef(release),
-    )
-    if environment_ids is not None:
-        lookup &= Q(environment_id__in=list(environment_ids))
-    as_float = FloatField()
-    if sort.startswith("sessions"):
-        model: Any = SessionRollup
-        lookup &= Q(hour__gte=start)
-        value: Any = NullIf(Cast(Sum("sessions"), as_float), Value(0.0))
-    elif sort.startswith("users"):
-        model = SessionUserSeen
-        lookup &= Q(last_hour__gte=start)
-        value = NullIf(Cast(Count("did", distinct=True), as_float), Value(0.0))
-    elif sort == "crash_free_sessions":
-        model = SessionRollup
-        lookup &= Q(hour__gte=start)
-        value = Cast(Sum("crashed"), as_float) / NullIf(Cast(Sum("sessions"), as_float), 0.0)
-    else:
-        model = SessionUserSeen
-        lookup &= Q(last_hour__gte=start)
-        crashed = Count("did", distinct=True, filter=Q(last_crashed_hour__gte=start))
-        value = Cast(crashed, as_float) / NullIf(Cast(Count("did", distinct=True), as_float), 0.0)
-    rows = (
-        model.objects.filter(lookup)
-        .values("release_id")
-        .annotate(value=value)
-        .values("value")
-        .order_by()
-    )
-    return Subquery(rows[:1], output_field=as_float)
-
-
-def order_by_health(
-    links: QuerySet[ReleaseProject],
-    sort: str,
-    *,
-    now: datetime,
-    summary_period: str = "14d",
-    environment_ids: Iterable[int] | None = None,
-) -> QuerySet[ReleaseProject]:
-    """Release-project rows (``flatten=1``) by ``sort``: data first, then the rest newest first.
-
-    The ordering is total (it ends in unique fields), so offset pagination visits each row
-    once.
-    """
-    value = health_sort_value(
-        sort, now=now, summary_period=summary_period, environment_ids=environment_ids
-    )
-    return links.annotate(health_value=value).order_by(
-        F("health_value").desc(nulls_last=True), "-release__date_added", "-release_id", "project_id"
-    )
-
-
-def health_neighbours(
-    candidates: QuerySet[Release],
-    current: Release,
-    *,
-    project_id: int,
-    sort: str,
-    now: datetime,
-    summary_period: str = "14d",
-    environment_ids: Iterable[int] | None = None,
-) -> tuple[str | None, str | None]:
-    """``(next, prev)`` versions around ``current`` in the health-sorted list of a project.
-
-    As on the list, rows are ordered by the health value (data first), then newest first;
-    ``next`` is the release just before ``current`` in that list (for ``date``: the newer one)
-    and ``prev`` the one just after. Three queries.
-    """
-    envs = list(environment_ids) if environment_ids is not None else None
-
-    def annotate(queryset: QuerySet[Release]) -> QuerySet[Any]:
-        value = health_sort_value(
-            sort,
-            now=now,
-            summary_period=summary_period,
-            project=project_id,
-            release="pk",
-            environment_ids=envs,
-        )
-        return queryset.annotate(
-            health_value=value,
-            health_has=Case(
-                When(health_value__isnull=True, then=Value(0)),
-                default=Value(1),
-                output_field=IntegerField(),
-            ),
-            health_key=Coalesce("health_value", Value(0.0), output_field=FloatField()),
-        )
-
-    mine = annotate(Release.objects.filter(pk=current.pk)).values("health_has", "health_key").get()
-    has, key = mine["health_has"], mine["health_key"]
-    date, pk = current.date_added, current.pk
-    same = Q(health_has=has, health_key=key)
-    earlier_in_list = (
-        Q(health_has__gt=has)
-        | Q(health_has=has, health_key__gt=key)
-        | (same & (Q(date_added__gt=date) | Q(date_added=date, pk__gt=pk)))
-    )
-    later_in_list = (
-        Q(health_has__lt=has)
-        | Q(health_has=has, health_key__lt=key)
-        | (same & (Q(date_added__lt=date) | Q(date_added=date, pk__lt=pk)))
-    )
-    annotated = annotate(candidates)
-    following = (
-        annotated.filter(earlier_in_list)
-        .order_by("health_has", "health_key", "date_added", "pk")
-        .values_list("version", flat=True)
-        .first()
-    )
-    preceding = (
-        annotated.filter(later_in_list)
-        .order_by("-health_has", "-health_key", "-date_added", "-pk")
-        .values_list("version", flat=True)
-        .first()
-    )
-    return following, preceding
-
-
-# -- Adoption stages in queries --------------------------------------------------------------
-
-
-def stage_filter(
-    stages: Iterable[str],
-    *,
-    environment_id: int,
-    project_ids: Iterable[int],
-    release: str = "pk",
-) -> Exists:
-    """Rows whose release is in one of ``stages`` in that environment and those projects.
-
-    For ``release.stage:`` on a Release queryset (``release="pk"``) or a ReleaseProject one
-    (``release="release_id"``). An unknown stage raises ``ValueError``.
-    """
-    wanted = list(stages)
-    unknown = [s for s in wanted if s not in STAGES]
-    if unknown or not wanted:
-        raise ValueError("Unsupported release.stage value.")
-    return Exists(
-        ReleaseProjectEnvironment.objects.filter(
-            reduce(or_, (STAGES[s] for s in wanted)),
-            release_id=OuterRef(release),
-            environment_id=environment_id,
-            project_id__in=list(project_ids),
-        )
-    )
-
-
-def adoption_sort_value(
-    *,
-    project_ids: Iterable[int] | None = None,
-    project: str | None = None,
-    environment_ids: Iterable[int] | None = None,
-    release: str = "pk",
-) -> Subquery:
-    """Latest ``adopted`` of the row's release (``sort=adoption``: descending, nulls last).
-
-    Give ``project_ids`` (a Release queryset) or ``project`` (the row's project-id field).
-    """
-    lookup = Q(release_id=OuterRef(release), adopted__isnull=False)
-    if project is not None:
-        lookup &= Q(project_id=OuterRef(project))
-    elif project_ids is not None:
-        lookup &= Q(project_id__in=list(project_ids))
-    if environment_ids is not None:
-        lookup &= Q(environment_id__in=list(environment_ids))
-    return Subquery(
-        ReleaseProjectEnvironment.objects.filter(lookup).order_by("-adopted").values("adopted")[:1]
-    )
-
-
-def has_recent_health_data(release_id: int) -> bool:
-    """Whether any project has session data for the release in the last 90 days."""
-    since = hour_of(timezone.now() - HAS_DATA_FALLBACK)
-    return SessionRollup.objects.filter(release_id=release_id, hour__gte=since).exists()

@@ -30,9 +30,10 @@ from rest_framework.exceptions import NotFound, ParseError
 from rest_framework.filters import BaseFilterBackend
 from rest_framework.request import Request
 
-from . import querysyntax as qs
-from .health import stage_filter
-from .models import (
+from .. import querysyntax as qs
+from ..access import is_number
+from ..health.sorts import stage_filter
+from ..models import (
     OPEN_STATUS,
     Environment,
     Release,
@@ -40,8 +41,7 @@ from .models import (
     ReleaseProjectEnvironment,
     ReleaseStatus,
 )
-from .params import is_number
-from .versioning import parse_release
+from ..versioning import parse_release
 
 # ``1.0 (1234)`` also finds ``…1.0+1234``: the UI shows build suffixes that way.
 _SUFFIX_FORM = re.compile(r"^(?P<text>.+?)\s+\((?P<build>[^()]+)\)\s*$")

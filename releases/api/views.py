@@ -18,9 +18,28 @@ from rest_framework.response import Response
 
 from accounts.permissions import OrganizationReleasePermission, OrganizationRepositoryPermission
 
-from . import health
-from .access import find_projects
-from .endpoints import OrganizationEndpointMixin
+from ..access import find_projects
+from ..health import reads, sorts
+from ..models import (
+    SERIALIZER_RELATIONS,
+    Commit,
+    Deploy,
+    Environment,
+    Project,
+    Release,
+    ReleaseProject,
+    ReleaseQuerySet,
+    Repository,
+)
+from ..services import (
+    deploy_create,
+    release_create,
+    release_delete,
+    release_set_commits_and_refs,
+    release_update,
+    repository_create,
+)
+from .base import OrganizationEndpointMixin
 from .filters import (
     ReleaseDateRangeFilter,
     ReleaseEnvironmentFilter,
@@ -38,17 +57,6 @@ from .inputs import (
     ReleaseUpdateSerializer,
     RepositoryCreateSerializer,
 )
-from .models import (
-    SERIALIZER_RELATIONS,
-    Commit,
-    Deploy,
-    Environment,
-    Project,
-    Release,
-    ReleaseProject,
-    ReleaseQuerySet,
-    Repository,
-)
 from .pagination import CursorPagination
 from .params import (
     SLUG_RE,
@@ -65,17 +73,9 @@ from .serializers import (
     serialize_deploy,
     serialize_repository,
 )
-from .services import (
-    deploy_create,
-    release_create,
-    release_delete,
-    release_set_commits_and_refs,
-    release_update,
-    repository_create,
-)
 
 NOT_FOUND = "The requested resource does not exist"
-LIST_SORTS = ("date", "build", "semver", "adoption", *health.HEALTH_SORTS)
+LIST_SORTS = ("date", "build", "semver", "adoption", *sorts.HEALTH_SORTS)
 
 
 class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
@@ -141,7 +141,7 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
 
         context = {
             **self.get_serializer_context(),
-            "health": health.HealthOptions(summary_period, stats_period) if with_health else None,
+            "health": reads.HealthOptions(summary_period, stats_period) if with_health else None,
             "adoption_stages": with_adoption,
             "current_project_meta": meta,
         }
@@ -180,7 +180,7 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
         sort = params.get("sort") or "date"
         if sort not in LIST_SORTS:
             raise ParseError("invalid sort")
-        if sort in health.HEALTH_SORTS and not flatten:
+        if sort in sorts.HEALTH_SORTS and not flatten:
             raise ParseError("sorting by crash statistics requires flattening (flatten=1)")
 
         self._selected_projects = self._list_projects()
@@ -211,7 +211,7 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
             page = paginator.paginate_queryset(ordered, request)
 
         environment_ids = self.get_environment_ids()
-        options = health.HealthOptions(
+        options = reads.HealthOptions(
             summary_period,
             stats_period,
             stat=health_stat,
@@ -259,7 +259,7 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
         if sort == "semver":
             return rows.order_by(*semver_ordering(prefix), *newest[2:])
         if sort == "adoption":
-            adopted = health.adoption_sort_value(
+            adopted = sorts.adoption_sort_value(
                 project="project_id" if prefix else None,
                 project_ids=None if prefix else [p.pk for p in self._selected_projects],
                 environment_ids=environment_ids,
@@ -268,8 +268,8 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
             return rows.annotate(adopted_at=adopted).order_by(
                 F("adopted_at").desc(nulls_last=True), *newest
             )
-        if sort in health.HEALTH_SORTS:  # flattened rows only
-            return health.order_by_health(
+        if sort in sorts.HEALTH_SORTS:  # flattened rows only
+            return sorts.order_by_health(
                 rows,
                 sort,
                 now=timezone.now(),
@@ -435,7 +435,7 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
         environment_ids = self.get_environment_ids()
         # Sentry checks the date window here without applying it to the navigation (§1.2).
         ReleaseDateRangeFilter.window(self.request)
-        lower, upper = health.session_bounds(project.pk, release.pk, environment_ids)
+        lower, upper = reads.session_bounds(project.pk, release.pk, environment_ids)
         sort = self.request.query_params.get("sort") or "date"
         if sort not in SORTS_DETAILS:
             raise ParseError("invalid sort")
@@ -459,7 +459,7 @@ class ReleaseViewSet(OrganizationEndpointMixin, viewsets.GenericViewSet):
             preceding = _first(candidates.filter(older).order_by("-date_added", "-pk"))
         else:
             # DECISIONS.md: every documented sort orders prev/next, as the list would.
-            following, preceding = health.health_neighbours(
+            following, preceding = sorts.health_neighbours(
                 candidates,
                 release,
                 project_id=project.pk,

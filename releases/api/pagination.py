@@ -12,7 +12,7 @@ from rest_framework.pagination import BasePagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from .params import is_number
+from ..access import is_number
 
 MAX_PER_PAGE = 100
 # PostgreSQL's OFFSET is a bigint; no page beyond this could be asked for anyway.

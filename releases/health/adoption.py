@@ -16,8 +16,8 @@ from operator import or_
 from django.db import transaction
 from django.db.models import Q, Sum
 
-from .models import AdoptionTick, ReleaseProjectEnvironment, SessionRollup
-from .versioning import validate_version
+from ..models import AdoptionTick, ReleaseProjectEnvironment, SessionRollup
+from ..versioning import validate_version
 
 ADOPTION_WINDOW = timedelta(hours=6)
 ADOPTION_THRESHOLD_PERCENT = 10

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from accounts.models import ApiToken, Organization
 
-from .access import Access, access_for
+from ..access import Access, access_for
 
 
 def get_organization_or_404(id_or_slug: str) -> Organization:

@@ -1,4 +1,4 @@
-"""Generated sessions and events for the demo and for benchmarks, stored by ``ingestion.store``.
+"""Generated sessions and events for the demo and for benchmarks, stored by ``store.store``.
 
 Deterministic for a given random generator. Updates are built the way SDKs send them (an
 ``init`` update, then a final one) and bypass only the envelope framing.
@@ -12,8 +12,9 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from functools import partial
 
-from .ingestion import EventData, Items, SessionUpdate, store
-from .models import Project
+from ..models import Project
+from .items import EventData, Items, SessionUpdate
+from .store import store
 
 FINAL_STATUSES = ("exited", "crashed", "abnormal")
 

@@ -1,8 +1,8 @@
 """``POST /api/{project_id}/envelope/``: the endpoint Sentry's SDKs send sessions and events to.
 
-Thin: authenticate the client key, read and decode the body, then hand over to
-``ingestion.py``. Not atomic per request: :func:`ingestion.store` is one transaction, and the
-adoption refresh that may follow runs in its own.
+Thin: authenticate the client key, read and decode the body (``framing``), validate its items
+(``items``) and store them (``store``). Not atomic per request: :func:`store.store` is one
+transaction, and the adoption refresh that may follow runs in its own.
 """
 
 from __future__ import annotations
@@ -20,11 +20,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.negotiation import JSONOnly
-
-from . import ingestion
+from ..models import ProjectKey
+from . import framing, items, store
 from .adoption import maybe_refresh_adoption
-from .models import ProjectKey
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +78,6 @@ class EnvelopeView(APIView):
     authentication_classes: list[Any] = []
     permission_classes: list[Any] = []
     renderer_classes = [JSONRenderer]
-    content_negotiation_class = JSONOnly  # SDKs send odd Accept headers
     parser_classes: list[Any] = []
 
     def get_exception_handler(self) -> Any:
@@ -90,10 +87,10 @@ class EnvelopeView(APIView):
         header_keys = self._header_keys(request)
         body = self._read_body(request)
         try:
-            body = ingestion.decode_body(body, request.headers.get("Content-Encoding"))
-        except ingestion.EnvelopeTooLarge as exc:
+            body = framing.decode_body(body, request.headers.get("Content-Encoding"))
+        except framing.EnvelopeTooLarge as exc:
             raise PayloadTooLarge(str(exc)) from None
-        except ingestion.EnvelopeError as exc:
+        except framing.EnvelopeError as exc:
             if not header_keys:
                 raise NotAuthenticated() from None
             raise ParseError(str(exc)) from None
@@ -103,8 +100,8 @@ class EnvelopeView(APIView):
             public_key = header_keys.pop()
         else:
             try:
-                headers = ingestion.parse_headers(body)
-            except ingestion.EnvelopeError:
+                headers = framing.parse_headers(body)
+            except framing.EnvelopeError:
                 headers = {}
             public_key = key_from_dsn(headers.get("dsn"), project_id)
         if public_key is None:
@@ -112,17 +109,17 @@ class EnvelopeView(APIView):
         key = self._authenticate(public_key, project_id)
 
         try:
-            envelope = ingestion.parse_envelope(body)
-        except ingestion.EnvelopeError as exc:
+            envelope = framing.parse_envelope(body)
+        except framing.EnvelopeError as exc:
             raise ParseError(str(exc)) from None
         received = timezone.now()
-        items = ingestion.read_items(envelope, received)
-        ingestion.store(key.project, items, received=received)
-        if items.dropped:
-            logger.info("envelope for project %s dropped %s", project_id, dict(items.dropped))
-        if items.sessions:
+        found = items.read_items(envelope, received)
+        store.store(key.project, found, received=received)
+        if found.dropped:
+            logger.info("envelope for project %s dropped %s", project_id, dict(found.dropped))
+        if found.sessions:
             maybe_refresh_adoption(organization_id=key.project.organization_id, now=received)
-        return Response({"id": items.event_id} if items.event_id else {})
+        return Response({"id": found.event_id} if found.event_id else {})
 
     def _header_keys(self, request: Request) -> set[str]:
         """Public keys from the headers and the query string; they must agree."""
@@ -141,7 +138,7 @@ class EnvelopeView(APIView):
         return keys
 
     def _read_body(self, request: Request) -> bytes:
-        limit = ingestion.max_envelope_bytes()
+        limit = framing.max_envelope_bytes()
         try:
             declared = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:

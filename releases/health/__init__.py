@@ -1,0 +1,1 @@
+"""Release health: SDK envelopes in, session rollups stored, health numbers read out."""

@@ -1,0 +1,165 @@
+"""Envelope bytes to items: content decoding, size limits and the envelope framing."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import brotli
+from django.conf import settings
+
+
+class EnvelopeError(ValueError):
+    """The request body is not a readable envelope; the message is the 400's ``detail``."""
+
+
+class EnvelopeTooLarge(EnvelopeError):
+    """The body, compressed or not, exceeds ``ENVELOPE_MAX_BYTES``."""
+
+
+def max_envelope_bytes() -> int:
+    return int(settings.ENVELOPE_MAX_BYTES)
+
+
+def decode_body(body: bytes, content_encoding: str | None) -> bytes:
+    """Undo ``Content-Encoding`` (identity, gzip, deflate, br, or a comma-separated chain).
+
+    The output is bounded by ``ENVELOPE_MAX_BYTES`` so that a small compressed bomb cannot
+    exhaust memory.
+    """
+    limit = max_envelope_bytes()
+    codings = [c.strip().lower() for c in (content_encoding or "").split(",") if c.strip()]
+    for coding in reversed(codings):
+        if coding == "identity":
+            continue
+        if coding in ("gzip", "x-gzip"):
+            body = _inflate(body, zlib.MAX_WBITS | 16, limit, coding)
+        elif coding == "deflate":
+            # RFC 9110 deflate is zlib-wrapped; some clients send raw deflate.
+            try:
+                body = _inflate(body, zlib.MAX_WBITS, limit, coding)
+            except EnvelopeTooLarge:
+                raise
+            except EnvelopeError:
+                body = _inflate(body, -zlib.MAX_WBITS, limit, coding)
+        elif coding == "br":
+            body = _unbrotli(body, limit)
+        else:
+            raise EnvelopeError(f"Unsupported Content-Encoding: {coding}")
+    return body
+
+
+def _inflate(data: bytes, wbits: int, limit: int, coding: str) -> bytes:
+    decompressor = zlib.decompressobj(wbits)
+    try:
+        out = decompressor.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise EnvelopeError(f"Invalid {coding} body: {exc}") from None
+    if len(out) > limit:
+        raise EnvelopeTooLarge("Envelope exceeds the size limit once decompressed")
+    if not decompressor.eof:
+        raise EnvelopeError(f"Invalid {coding} body: truncated stream")
+    return out
+
+
+def _unbrotli(data: bytes, limit: int) -> bytes:
+    decompressor = brotli.Decompressor()
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        chunk = decompressor.process(data, output_buffer_limit=limit + 1)
+        while True:
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise EnvelopeTooLarge("Envelope exceeds the size limit once decompressed")
+            if decompressor.is_finished() or decompressor.can_accept_more_data():
+                break
+            chunk = decompressor.process(b"", output_buffer_limit=limit + 1 - size)
+    except brotli.error as exc:
+        raise EnvelopeError(f"Invalid br body: {exc}") from None
+    if not decompressor.is_finished():
+        raise EnvelopeError("Invalid br body: truncated stream")
+    return b"".join(chunks)
+
+
+@dataclass(frozen=True)
+class Item:
+    headers: dict[str, Any]
+    payload: bytes
+
+    @property
+    def type(self) -> str:
+        return str(self.headers["type"])
+
+
+@dataclass(frozen=True)
+class Envelope:
+    headers: dict[str, Any]
+    items: list[Item]
+
+
+def _json_object(line: bytes, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(line)
+    except (ValueError, RecursionError):
+        raise EnvelopeError(f"Invalid envelope: {what} is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise EnvelopeError(f"Invalid envelope: {what} is not a JSON object")
+    return value
+
+
+def parse_headers(body: bytes) -> dict[str, Any]:
+    """The envelope headers alone (for the ``dsn`` form of authentication)."""
+    first, _, _ = body.partition(b"\n")
+    return _json_object(first, "the envelope header")
+
+
+def parse_envelope(body: bytes) -> Envelope:
+    """Split an envelope into headers and items (develop docs, "Envelopes").
+
+    An item with ``length`` takes exactly that many bytes, then a newline or the end; one
+    without it runs to the next newline. Anything else is an :class:`EnvelopeError`.
+    """
+    if not body.strip():
+        raise EnvelopeError("Invalid envelope: empty body")
+    newline = body.find(b"\n")
+    end = len(body) if newline < 0 else newline
+    headers = _json_object(body[:end], "the envelope header")
+    pos = end + 1
+    items: list[Item] = []
+    while pos < len(body):
+        if not body[pos:].strip(b"\n"):
+            break  # trailing newlines
+        newline = body.find(b"\n", pos)
+        end = len(body) if newline < 0 else newline
+        item_headers = _json_object(body[pos:end], f"item header {len(items) + 1}")
+        item_type = item_headers.get("type")
+        if not isinstance(item_type, str) or not item_type:
+            raise EnvelopeError(f"Invalid envelope: item {len(items) + 1} has no type")
+        pos = end + 1
+        length = item_headers.get("length")
+        if length is not None:
+            if isinstance(length, bool) or not isinstance(length, int) or length < 0:
+                raise EnvelopeError(f"Invalid envelope: item {len(items) + 1} has a bad length")
+            if pos + length > len(body):
+                raise EnvelopeError(
+                    f"Invalid envelope: item {len(items) + 1} is shorter than its length"
+                )
+            payload = body[pos : pos + length]
+            pos += length
+            if pos < len(body):
+                if body[pos : pos + 1] != b"\n":
+                    raise EnvelopeError(
+                        f"Invalid envelope: item {len(items) + 1} is longer than its length"
+                    )
+                pos += 1
+        else:
+            newline = body.find(b"\n", pos) if pos <= len(body) else -1
+            end = len(body) if newline < 0 else newline
+            payload = body[pos:end] if pos <= len(body) else b""
+            pos = end + 1
+        items.append(Item(item_headers, payload))
+    return Envelope(headers, items)

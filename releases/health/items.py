@@ -1,0 +1,392 @@
+"""Validation of ``session``, ``sessions`` and ``event`` items, as Relay does (docs/health.md §6).
+
+Bad items are dropped with a reason instead of failing the envelope."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ..versioning import validate_version
+from .framing import Envelope, Item
+
+STATUSES = frozenset({"ok", "exited", "crashed", "abnormal", "errored", "unhandled"})
+ERROR_STATUSES = frozenset({"errored", "crashed", "abnormal", "unhandled"})
+AGGREGATE_STATUSES = ("exited", "errored", "abnormal", "crashed", "unhandled")
+MAX_SESSION_AGE = timedelta(seconds=432000)  # Relay's max_session_secs_in_past: 5 days
+MAX_FUTURE = timedelta(seconds=60)
+MAX_EVENT_AGE = timedelta(days=30)
+CLOCK_DRIFT_THRESHOLD = timedelta(minutes=55)
+MAX_COUNT = 2**31 - 1
+MAX_SEQ = 2**64 - 1
+NIL_UUID = uuid.UUID(int=0)
+DID_NAMESPACE = uuid.UUID("b7a3b4c5-7f0e-4cd1-9b5d-2a8b3c4d5e6f")
+
+
+@dataclass(frozen=True)
+class SessionUpdate:
+    """One validated session update, or one status count of an aggregate bucket."""
+
+    release: str
+    environment: str
+    started: datetime
+    status: str
+    init: bool
+    errors: int = 0
+    sid: uuid.UUID | None = None  # None for aggregate counts
+    did: str | None = None
+    duration: float | None = None
+    timestamp: datetime | None = None
+    seq: int | None = None
+    quantity: int = 1
+
+    @property
+    def aggregate(self) -> bool:
+        return self.sid is None
+
+    @property
+    def errored(self) -> bool:
+        return self.errors > 0 or self.status in ERROR_STATUSES
+
+    def dedup_key(self) -> uuid.UUID:
+        """Identifies a delivered update: a re-delivery of the same state has the same key."""
+        parts = [
+            self.sid,
+            self.did,
+            self.seq,
+            self.init,
+            self.status,
+            self.errors,
+            self.started.isoformat(),
+            self.timestamp.isoformat() if self.timestamp else None,
+            self.duration,
+            self.release,
+            self.environment,
+        ]
+        return uuid.uuid5(DID_NAMESPACE, json.dumps(parts, default=str))
+
+
+@dataclass(frozen=True)
+class EventData:
+    """What we keep of an ``event`` item: where and when it happened, and its group."""
+
+    event_id: str | None
+    release: str | None
+    environment: str
+    timestamp: datetime
+    fingerprint: str | None
+    title: str
+
+
+@dataclass
+class Items:
+    """An envelope's usable content plus what was dropped, by (category, reason)."""
+
+    sessions: list[SessionUpdate] = field(default_factory=list)
+    events: list[EventData] = field(default_factory=list)
+    dropped: Counter[tuple[str, str]] = field(default_factory=Counter)
+    event_id: str | None = None
+
+
+class Drop(Exception):
+    """An item (or aggregate bucket) fails validation for ``reason``."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """RFC 3339 text (``Z`` or offset; no offset means UTC) or unix seconds."""
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        if isinstance(value, int | float):
+            if not math.isfinite(value):
+                raise ValueError
+            return datetime.fromtimestamp(value, tz=UTC)
+        if isinstance(value, str):
+            parsed = datetime.fromisoformat(value.strip())
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=UTC)
+            return parsed.astimezone(UTC)
+    except (ValueError, OverflowError, OSError):
+        pass
+    raise Drop("invalid_timestamp")
+
+
+def valid_release(value: Any) -> str | None:
+    # NUL passes Sentry's version check but no PostgreSQL text column can hold it.
+    if isinstance(value, str) and "\x00" not in value and validate_version(value) is None:
+        return value
+    return None
+
+
+def corrected(value: Any, drift: timedelta) -> datetime:
+    """A client timestamp moved by its envelope's clock drift (§6: ``sent_at``)."""
+    try:
+        return parse_timestamp(value) + drift
+    except OverflowError:
+        raise Drop("invalid_timestamp") from None
+
+
+def clean_environment(value: Any) -> str:
+    """Relay removes an invalid environment rather than the item; we store it as ``""``."""
+    if not isinstance(value, str) or len(value) > 64 or value in (".", ".."):
+        return ""
+    if any(ch in value for ch in "/\\\n\r\t\f\x00") or value.strip() != value:
+        return ""
+    return value
+
+
+def clean_did(value: Any) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        return None
+    value = value.strip()[:256]
+    if not value:
+        return None
+    try:
+        if uuid.UUID(value) == NIL_UUID:
+            return None
+    except ValueError:
+        pass
+    return value
+
+
+def did_uuid(did: str) -> uuid.UUID:
+    """A did as stored: itself when it is a UUID, else a UUIDv5 of it (as Sentry does)."""
+    try:
+        return uuid.UUID(did)
+    except ValueError:
+        return uuid.uuid5(DID_NAMESPACE, did)
+
+
+def _count(value: Any, default: int = 0, maximum: int = MAX_COUNT) -> int:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
+        raise Drop("invalid_payload")
+    return value
+
+
+def _check_age(moment: datetime, received: datetime, max_age: timedelta) -> None:
+    if moment < received - max_age:
+        raise Drop("too_old")
+    if moment > received + MAX_FUTURE:
+        raise Drop("in_future")
+
+
+def _payload(item: Item) -> dict[str, Any]:
+    try:
+        value = json.loads(item.payload)
+    except (ValueError, RecursionError):
+        raise Drop("invalid_json") from None
+    if not isinstance(value, dict):
+        raise Drop("invalid_json")
+    return value
+
+
+def _release_attrs(payload: dict[str, Any]) -> tuple[str, str]:
+    attrs = payload.get("attrs")
+    if not isinstance(attrs, dict):
+        raise Drop("invalid_release")
+    release = valid_release(attrs.get("release"))
+    if release is None:
+        raise Drop("invalid_release")
+    return release, clean_environment(attrs.get("environment"))
+
+
+def read_session(item: Item, received: datetime, drift: timedelta) -> SessionUpdate:
+    """A ``session`` item (§6.3) or :class:`Drop`."""
+    payload = _payload(item)
+    release, environment = _release_attrs(payload)
+    if payload.get("started") is None:
+        raise Drop("missing_started")
+    started = corrected(payload["started"], drift)
+    raw_ts = payload.get("timestamp")
+    timestamp = corrected(raw_ts, drift) if raw_ts is not None else received
+    timestamp = max(timestamp, started)
+    status = payload.get("status", "ok")
+    if status is None:
+        status = "ok"
+    if status not in STATUSES:
+        raise Drop("invalid_status")
+    init = payload.get("init", False)
+    if init is None:
+        init = False
+    if not isinstance(init, bool):
+        raise Drop("invalid_payload")
+    raw_sid = payload.get("sid")
+    sid: uuid.UUID | None
+    if raw_sid is None:
+        sid = uuid.uuid4()
+    else:
+        try:
+            sid = uuid.UUID(str(raw_sid)) if isinstance(raw_sid, str) else None
+        except ValueError:
+            sid = None
+        if sid is None:
+            raise Drop("invalid_payload")
+    seq = _count(payload.get("seq"), int(received.timestamp() * 1000), MAX_SEQ - 1)
+    duration = payload.get("duration")
+    if duration is not None and (
+        isinstance(duration, bool)
+        or not isinstance(duration, int | float)
+        or not math.isfinite(duration)
+        or not 0 <= duration < 10**9
+    ):
+        raise Drop("invalid_payload")
+    errors = _count(payload.get("errors"))
+    _check_age(started, received, MAX_SESSION_AGE)
+    _check_age(timestamp, received, MAX_SESSION_AGE)
+    return SessionUpdate(
+        release=release,
+        environment=environment,
+        started=started,
+        status=status,
+        init=init,
+        errors=errors,
+        sid=sid,
+        did=clean_did(payload.get("did")),
+        duration=float(duration) if duration is not None else None,
+        timestamp=timestamp,
+        seq=0 if init else seq,
+    )
+
+
+def read_aggregates(
+    item: Item, received: datetime, drift: timedelta, dropped: Counter[tuple[str, str]]
+) -> list[SessionUpdate]:
+    """A ``sessions`` item (§6.4): one update per non-zero status count of each bucket."""
+    payload = _payload(item)
+    release, environment = _release_attrs(payload)
+    buckets = payload.get("aggregates")
+    if not isinstance(buckets, list):
+        raise Drop("invalid_payload")
+    updates: list[SessionUpdate] = []
+    for bucket in buckets:
+        try:
+            if not isinstance(bucket, dict) or bucket.get("started") is None:
+                raise Drop("missing_started")
+            started = corrected(bucket["started"], drift)
+            counts = {status: _count(bucket.get(status)) for status in AGGREGATE_STATUSES}
+            _check_age(started, received, MAX_SESSION_AGE)
+        except Drop as drop:
+            dropped["session", drop.reason] += 1
+            continue
+        did = clean_did(bucket.get("did"))
+        updates.extend(
+            SessionUpdate(
+                release=release,
+                environment=environment,
+                started=started,
+                status=status,
+                init=True,
+                errors=0 if status == "exited" else 1,
+                did=did,
+                quantity=count,
+            )
+            for status, count in counts.items()
+            if count
+        )
+    return updates
+
+
+def read_event(item: Item, received: datetime, drift: timedelta) -> EventData:
+    """An ``event`` item: release, environment, time and grouping fingerprint."""
+    payload = _payload(item)
+    raw_ts = payload.get("timestamp")
+    timestamp = corrected(raw_ts, drift) if raw_ts is not None else received
+    if timestamp < received - MAX_EVENT_AGE:
+        raise Drop("too_old")
+    timestamp = min(timestamp, received)
+    event_id = payload.get("event_id")
+    fingerprint, title = _grouping(payload)
+    return EventData(
+        event_id=event_id if isinstance(event_id, str) else None,
+        release=valid_release(payload.get("release")),
+        environment=clean_environment(payload.get("environment")),
+        timestamp=timestamp,
+        fingerprint=fingerprint,
+        title=title.replace("\x00", "")[:200],
+    )
+
+
+def _grouping(payload: dict[str, Any]) -> tuple[str | None, str]:
+    """The group of an event (DECISIONS.md): ``fingerprint``, else exception, else message."""
+    default: list[str] = []
+    title = ""
+    exception = payload.get("exception")
+    values = exception.get("values") if isinstance(exception, dict) else exception
+    if isinstance(values, list) and values and isinstance(values[-1], dict):
+        last = values[-1]
+        default = ["exception", str(last.get("type") or ""), str(last.get("value") or "")]
+        title = f"{default[1]}: {default[2]}" if default[2] else default[1]
+    else:
+        message = payload.get("message")
+        logentry = payload.get("logentry")
+        if isinstance(message, dict):
+            message = message.get("formatted") or message.get("message")
+        if not message and isinstance(logentry, dict):
+            message = logentry.get("formatted") or logentry.get("message")
+        if isinstance(message, str) and message:
+            default = ["message", message]
+            title = message
+    parts = default
+    fingerprint = payload.get("fingerprint")
+    if (
+        isinstance(fingerprint, list)
+        and fingerprint
+        and all(isinstance(p, str | int | float) for p in fingerprint)
+    ):
+        parts = []
+        for part in fingerprint:
+            if part in ("{{ default }}", "{{default}}"):
+                parts.extend(default)
+            else:
+                parts.append(str(part))
+        title = title or " ".join(parts)
+    if not parts:
+        return None, title
+    digest = hashlib.sha1(json.dumps(parts).encode(), usedforsecurity=False).hexdigest()
+    return digest, title
+
+
+def clock_drift(headers: dict[str, Any], received: datetime) -> timedelta:
+    """``received - sent_at`` when the client's clock is off by more than 55 minutes."""
+    sent_at = headers.get("sent_at")
+    if sent_at is None:
+        return timedelta(0)
+    try:
+        drift = received - parse_timestamp(sent_at)
+    except Drop:
+        return timedelta(0)
+    return drift if abs(drift) > CLOCK_DRIFT_THRESHOLD else timedelta(0)
+
+
+def read_items(envelope: Envelope, received: datetime) -> Items:
+    """Validate the items we use; other item types are skipped."""
+    result = Items()
+    event_id = envelope.headers.get("event_id")
+    result.event_id = event_id if isinstance(event_id, str) else None
+    drift = clock_drift(envelope.headers, received)
+    for item in envelope.items:
+        try:
+            if item.type == "session":
+                result.sessions.append(read_session(item, received, drift))
+            elif item.type == "sessions":
+                result.sessions.extend(read_aggregates(item, received, drift, result.dropped))
+            elif item.type == "event":
+                result.events.append(read_event(item, received, drift))
+        except Drop as drop:
+            category = "event" if item.type == "event" else "session"
+            result.dropped[category, drop.reason] += 1
+    return result

@@ -1,0 +1,292 @@
+"""Release-health tables: client keys, session rollups, per-user sets and ingest bookkeeping.
+
+Written by the envelope endpoint (``releases.health.store``) and read by
+``releases.health.reads``; never by the release API directly.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from accounts.models import Organization
+
+from .core import Environment, Project, Release
+
+
+def _new_key() -> str:
+    return secrets.token_hex(16)
+
+
+class ProjectKeyQuerySet(models.QuerySet["ProjectKey"]):
+    def active(self) -> ProjectKeyQuerySet:
+        return self.filter(is_active=True)
+
+
+class ProjectKey(models.Model):
+    """A client key (DSN) of a project: SDKs authenticate envelopes with its public key."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="keys")
+    label = models.CharField(max_length=64, blank=True, default="Default")
+    public_key = models.CharField(max_length=32, unique=True, default=_new_key)
+    secret_key = models.CharField(max_length=32, default=_new_key)
+    # A revoked key is kept so that its envelopes get 403 instead of "unknown key".
+    is_active = models.BooleanField(default=True)
+    date_added = models.DateTimeField(default=timezone.now)
+
+    objects = ProjectKeyQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"{self.project}: {self.public_key}"
+
+    @property
+    def dsn(self) -> str:
+        """``http://<public_key>@<SENTRY_DSN_HOST>/<project_id>`` (the host may carry a scheme)."""
+        scheme, _, host = settings.SENTRY_DSN_HOST.rpartition("://")
+        return f"{scheme or 'http'}://{self.public_key}@{host.rstrip('/')}/{self.project_id}"
+
+
+class SessionRollup(models.Model):
+    """Session counters per project, release, environment and hour of the sessions' start.
+
+    Maintained at ingest (``ingestion.py``) with additive upserts; every health number except
+    distinct users and durations is a sum over these rows.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="+")
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField()
+    # Session updates received (rows, any status): "has health data".
+    updates = models.BigIntegerField(default=0)
+    # Started sessions: ``init`` updates plus aggregate totals.
+    sessions = models.BigIntegerField(default=0)
+    crashed = models.BigIntegerField(default=0)
+    abnormal = models.BigIntegerField(default=0)
+    unhandled = models.BigIntegerField(default=0)
+    # Distinct errored sids (individual updates) plus aggregate errored/abnormal/crashed.
+    errored = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["project", "release", "environment", "hour"], name="unique_session_rollup"
+            ),
+        ]
+        indexes: ClassVar = [
+            # Covers the project-wide 24 h sessions (adoption) with an index-only scan.
+            models.Index(
+                fields=["project", "hour"],
+                include=["environment", "sessions"],
+                name="session_rollup_project_hour",
+            ),
+            models.Index(fields=["release", "project", "hour"], name="session_rollup_release"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.release_id}/{self.project_id}/{self.environment_id} @ {self.hour}"
+
+
+class SessionUser(models.Model):
+    """A distinct id seen per project, release, environment and hour: users per stats bucket.
+
+    Window totals (users since a moment) read :class:`SessionUserSeen` instead.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="+")
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField()
+    # The SDK's ``did`` as a UUID (UUIDv5 of the text when it is not one): no PII stored.
+    did = models.UUIDField()
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["project", "release", "environment", "hour", "did"],
+                name="unique_session_user",
+            ),
+        ]
+        indexes: ClassVar = [
+            models.Index(fields=["project", "hour"], name="session_user_project_hour"),
+            models.Index(fields=["release", "project", "hour"], name="session_user_release"),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.did)
+
+
+class SessionUserSeen(models.Model):
+    """The latest hour in which a did started a session, per project, release and environment.
+
+    Every window ends now, so the distinct users of a window starting at ``T`` are exactly the
+    dids with ``last_hour >= T``, and its crashed users those with ``last_crashed_hour >= T``
+    (the latest hour of a crashed session; NULL when none crashed): one index range scan over
+    at most one row per user, instead of one row per user and hour.
+    """
+
+    # No single-column FK indexes: the unique constraint leads with project, the covering
+    # index with release, and environments are not deleted on their own. Each index costs
+    # every ingested user a write.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="+", db_index=False)
+    environment = models.ForeignKey(
+        Environment, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    did = models.UUIDField()
+    last_hour = models.DateTimeField()
+    last_crashed_hour = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["project", "release", "environment", "did"],
+                name="unique_session_user_seen",
+            ),
+        ]
+        indexes: ClassVar = [
+            models.Index(
+                fields=["release", "project", "last_hour"],
+                include=["environment", "did", "last_crashed_hour"],
+                name="session_user_seen_release",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.did} @ {self.last_hour}"
+
+
+class ProjectUserSeen(models.Model):
+    """The latest hour in which a did started a session in a project and environment.
+
+    Distinct users of the whole project since ``T`` (adoption's denominator) are the dids
+    with ``last_hour >= T``, whatever the releases they used.
+    """
+
+    # As above: the unique constraint leads with project; no index for environment.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    environment = models.ForeignKey(
+        Environment, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    did = models.UUIDField()
+    last_hour = models.DateTimeField()
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["project", "environment", "did"], name="unique_project_user_seen"
+            ),
+        ]
+        indexes: ClassVar = [
+            models.Index(
+                fields=["project", "last_hour"],
+                include=["environment", "did"],
+                name="project_user_seen_hour",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.did} @ {self.last_hour}"
+
+
+class SessionDuration(models.Model):
+    """How many exited sessions lasted ``duration_ms``, per project, release, env and hour."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="+")
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField()
+    duration_ms = models.BigIntegerField()
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["project", "release", "environment", "hour", "duration_ms"],
+                name="unique_session_duration",
+            ),
+        ]
+        indexes: ClassVar = [
+            models.Index(
+                fields=["release", "project", "hour"],
+                include=["environment", "duration_ms", "count"],
+                name="session_duration_release",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.duration_ms} ms x {self.count}"
+
+
+class ErroredSession(models.Model):
+    """Sids already counted as errored, so that each errored session counts once."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="+")
+    sid = models.UUIDField()
+    hour = models.DateTimeField()
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["project", "release", "sid"], name="unique_errored_session"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.sid)
+
+
+class SessionUpdateKey(models.Model):
+    """Digests of individual session updates already stored: duplicate deliveries count once.
+
+    Updates older than five days are refused anyway, so older keys can be pruned.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    key = models.UUIDField()
+    received = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["project", "key"], name="unique_session_update_key"),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.key)
+
+
+class IngestOutcome(models.Model):
+    """Items the envelope endpoint dropped, per project, day, category and reason."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    category = models.CharField(max_length=16)
+    reason = models.CharField(max_length=32)
+    quantity = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["project", "day", "category", "reason"], name="unique_ingest_outcome"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.category}/{self.reason}: {self.quantity}"
+
+
+class AdoptionTick(models.Model):
+    """When adoption stages were last refreshed for an organization (the throttle)."""
+
+    organization = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, related_name="+", primary_key=True
+    )
+    last_run = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.organization_id} @ {self.last_run}"
