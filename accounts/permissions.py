@@ -15,7 +15,7 @@ class ScopedPermission(permissions.BasePermission):
     """Request-level check: the caller is authenticated and a token carries a suitable scope.
 
     The object-level check (the caller's scopes in the organization) is done by
-    ``releases.endpoints.OrganizationEndpointMixin.access`` once the organization is known.
+    ``releases.api.base.OrganizationEndpoint.access`` once the organization is known.
     """
 
     scope_map: ClassVar[dict[str, frozenset[str]]] = {}

@@ -5,11 +5,13 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
 
+from releases.api.errors import NOT_FOUND
+
 
 @csrf_exempt
 def api_not_found(request: HttpRequest) -> JsonResponse:
     """Unknown API paths answer in the API's JSON shape, never with an HTML page."""
-    return JsonResponse({"detail": "The requested resource does not exist"}, status=404)
+    return JsonResponse({"detail": NOT_FOUND}, status=404)
 
 
 urlpatterns = [

@@ -16,7 +16,8 @@ from rest_framework.test import APIClient
 
 from releases.health import reads, sorts
 from releases.health.adoption import maybe_refresh_adoption, refresh_adoption
-from releases.health.reads import HealthOptions
+from releases.api.serializers import serialize_health
+from releases.health.reads import HealthQuery, ReleaseHealth
 from releases.models import (
     Environment,
     Project,
@@ -230,7 +231,7 @@ def test_release_without_sessions_has_the_no_data_shape(api_client, project, org
 
     data = health_of(api_client, "plain@1")
 
-    assert data == reads.no_data(HealthOptions(), timezone.now()) | {"stats": data["stats"]}
+    assert data == serialize_health(ReleaseHealth(series=[]), "24h") | {"stats": data["stats"]}
     assert [v for _, v in data["stats"]["24h"]] == [0] * 24
 
 
@@ -269,24 +270,20 @@ def test_health_data_costs_the_same_queries_for_one_or_many_pairs(api_client, pr
             project,
             *(session(release=f"app@1.{index}", started=now, did=f"u{n}") for n in range(3)),
         )
-    options = HealthOptions(summary_period="14d", stats_period="24h")
-    pairs = [(project.pk, f"app@1.{index}") for index in range(10)]
-
-    ids = dict(Release.objects.values_list("version", "pk"))
+    query = HealthQuery(summary_period="14d", stats_period="24h")
+    ids = Release.objects.filter(version__startswith="app@1.").values_list("pk", flat=True)
+    pairs = [(project.pk, release_id) for release_id in ids]
 
     with CaptureQueriesContext(connection) as one:
-        reads.health_data(pairs[:1], options, timezone.now(), release_ids=ids)
+        reads.health_data(pairs[:1], query, timezone.now())
     with CaptureQueriesContext(connection) as many:
-        result = reads.health_data(pairs, options, timezone.now(), release_ids=ids)
-    with CaptureQueriesContext(connection) as by_version:
-        same = reads.health_data(pairs, options, timezone.now())
+        result = reads.health_data(pairs, query, timezone.now())
 
     # 1 counters per pair, 2 project sessions, 3 users per pair, 4 project users, 5 durations,
-    # 6 stats; without release ids, one more query looks them up.
+    # 6 stats.
+    assert len(pairs) == 10
     assert len(one) == len(many) == 6
-    assert len(by_version) == 7
-    assert {data["totalSessions"] for data in result.values()} == {3}
-    assert same == result
+    assert {health.total_sessions for health in result.values()} == {3}
 
 
 def test_details_with_health_costs_the_same_queries_whatever_the_sessions(api_client, project):
@@ -477,12 +474,13 @@ def test_other_project_is_unaffected(api_client, project, org):
     send_sessions(api_client, other, session(started=now))
     send_sessions(api_client, project, session(started=now), session(started=now))
 
+    release = Release.objects.get(version="app@1.0.0")
     data = reads.health_data(
-        [(project.pk, "app@1.0.0"), (other.pk, "app@1.0.0")], HealthOptions(), timezone.now()
+        [(project.pk, release.pk), (other.pk, release.pk)], HealthQuery(), timezone.now()
     )
 
-    assert data[project.pk, "app@1.0.0"]["totalProjectSessions24h"] == 2
-    assert data[other.pk, "app@1.0.0"]["totalSessions"] == 1
+    assert data[project.pk, release.pk].total_project_sessions_24h == 2
+    assert data[other.pk, release.pk].total_sessions == 1
 
 
 @pytest.mark.parametrize(

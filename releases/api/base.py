@@ -1,4 +1,5 @@
-"""Organization endpoint plumbing: the organization of the URL and the caller's access."""
+"""Endpoint plumbing: the organization of the URL, the caller's access, and the release of
+the URL that the caller may see."""
 
 from __future__ import annotations
 
@@ -12,17 +13,19 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from accounts.models import ApiToken, Organization
+from accounts.permissions import OrganizationReleasePermission
 
-from ..access import Access, access_for
+from ..access import Access, access_for, find_projects, is_number
+from ..models import Project, Release, ReleaseProject, ReleaseQuerySet
+from .errors import ResourceNotFound
 
 
 def get_organization_or_404(id_or_slug: str) -> Organization:
     """An organization by numeric id or by slug (slugs are never purely numeric)."""
-    numeric = id_or_slug.isascii() and id_or_slug.isdigit()
-    lookup = Q(pk=int(id_or_slug)) if numeric else Q(slug=id_or_slug)
+    lookup = Q(pk=int(id_or_slug)) if is_number(id_or_slug) else Q(slug=id_or_slug)
     organization = Organization.objects.filter(lookup).first()
     if organization is None:
-        raise exceptions.NotFound("The requested resource does not exist")
+        raise ResourceNotFound()
     return organization
 
 
@@ -39,7 +42,7 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
-class OrganizationEndpointMixin(APIView):
+class OrganizationEndpoint(APIView):
     """For views under ``organizations/<organization_id_or_slug>/``.
 
     ``self.organization`` resolves the organization (404 when unknown); ``self.access`` is the
@@ -74,3 +77,57 @@ class OrganizationEndpointMixin(APIView):
         # PostgreSQL text cannot hold NUL: refuse it here rather than fail in a query.
         if _has_nul(dict(request.query_params.lists())) or _has_nul(request.data):
             raise exceptions.ParseError("Null characters are not allowed.")
+
+
+class ReleaseEndpoint(OrganizationEndpoint):
+    """For views about the releases of the URL's organization, and one release by version.
+
+    ``get_release_queryset`` is every release the route covers (project routes narrow it);
+    ``get_release`` is the release of the URL if the caller may see it, or change it.
+    """
+
+    permission_classes = [OrganizationReleasePermission]
+
+    def get_release_queryset(self) -> ReleaseQuerySet:
+        return Release.objects.for_org(self.organization)
+
+    def get_release(self, *, write: bool = False) -> Release:
+        """Seeing a release takes access to one of its projects; changing it takes access to
+        all of them (docs/api.md §6.4). Either failure is a 404, like an unknown version."""
+        release = (
+            self.get_release_queryset()
+            .with_serializer_relations()
+            .filter(version=self.kwargs["version"])
+            .first()
+        )
+        if release is None:
+            raise ResourceNotFound()
+        accessible = self.access.accessible_projects().values("pk")
+        projects = Project.objects.filter(release_projects__release=release)
+        if not projects.filter(pk__in=accessible).exists():
+            raise ResourceNotFound()
+        if write and projects.exclude(pk__in=accessible).exists():
+            raise ResourceNotFound()
+        return release
+
+
+class ProjectRouteMixin(ReleaseEndpoint):
+    """The legacy ``/projects/{org}/{project}/releases/…`` routes of sentry-cli 2.x: the same
+    endpoints, limited to the releases of one project the caller can access."""
+
+    @cached_property
+    def project(self) -> Project:
+        found = find_projects(
+            self.access.accessible_projects(), [self.kwargs["project_id_or_slug"]]
+        )
+        if not found:
+            raise ResourceNotFound()
+        return found[0]
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        self.project  # noqa: B018 - an unknown project is a 404 before anything else
+
+    def get_release_queryset(self) -> ReleaseQuerySet:
+        linked = ReleaseProject.objects.filter(project=self.project)
+        return super().get_release_queryset().filter(pk__in=linked.values("release_id"))

@@ -1,154 +1,170 @@
-"""Filter backends for releases: project, environment, status, date window and ``query``.
+"""The release list's filters as a django-filter FilterSet: project, environment, status, the
+date window and ``query`` (docs/api.md §5.2, docs/search.md).
 
-Views that use them provide ``organization``, ``get_selected_projects()`` and
-``get_environments()``. The same backends narrow the release list and the details
-endpoint's prev/next navigation.
+Each parameter is validated by its form field, in declaration order, which is Sentry's order
+of checks; :class:`ReleaseFilterBackend` turns the first error into Sentry's answer (400, or
+403/404 where Sentry gives them) with its exact ``detail``. The details endpoint's prev/next
+navigation uses the same filters through :class:`ReleaseNavigationFilterSet`.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
 
-from django.db.models import (
-    Case,
-    Exists,
-    F,
-    IntegerField,
-    OuterRef,
-    Q,
-    QuerySet,
-    Value,
-    When,
-    Window,
-)
-from django.db.models.functions import Coalesce, RowNumber
+import django_filters
+from django import forms
+from django.db.models import Q, QuerySet
 from django.utils import timezone
-from rest_framework.exceptions import NotFound, ParseError
-from rest_framework.filters import BaseFilterBackend
+from rest_framework import exceptions
 from rest_framework.request import Request
+from rest_framework.views import APIView
 
-from .. import querysyntax as qs
-from ..access import is_number
-from ..health.sorts import stage_filter
+from .. import querysyntax
+from ..access import Access, find_projects, is_number
 from ..models import (
     OPEN_STATUS,
     Environment,
+    Project,
     Release,
     ReleaseProject,
     ReleaseProjectEnvironment,
     ReleaseStatus,
 )
-from ..versioning import parse_release
+from .errors import NOT_FOUND
+from .params import SLUG_RE
+from .search import UNITS, ReleaseSearch, free_text_q, parse_datetime_param
 
-# ``1.0 (1234)`` also finds ``…1.0+1234``: the UI shows build suffixes that way.
-_SUFFIX_FORM = re.compile(r"^(?P<text>.+?)\s+\((?P<build>[^()]+)\)\s*$")
-_RELATIVE_DATE = re.compile(r"^(?P<sign>[+-])(?P<amount>\d+)(?P<unit>[smhdw])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-_COMPARISONS = {">": "gt", ">=": "gte", "<": "lt", "<=": "lte"}
-_FLIPPED = {">": "<=", ">=": "<", "<": ">=", "<=": ">"}
-SEMVER_FORMAT_ERROR = (
-    'Invalid format of semantic version. For searching non-semver releases, use "release:" instead.'
-)
-SEMVER_IN_ERROR = "Invalid operation 'IN' for semantic version filter."
-NOT_FOUND = "The requested resource does not exist"
+# Error codes of the fields' ValidationErrors, and the answers they become.
+FORBIDDEN, MISSING = "forbidden", "not_found"
+_ANSWERS: dict[str, type[exceptions.APIException]] = {
+    FORBIDDEN: exceptions.PermissionDenied,
+    MISSING: exceptions.NotFound,
+}
 
 
-def free_text_q(text: str) -> Q:
-    """Case-insensitive substring of the version, plus the ``X (Y)`` → ``X+Y`` rule."""
-    lookup = Q(version__icontains=text)
-    match = _SUFFIX_FORM.match(text)
-    if match:
-        lookup |= Q(version__icontains=f"{match['text']}+{match['build']}")
-    return lookup
+class _ListInput(forms.Widget):
+    """Every value of the given query parameters (repeatable ones), in order."""
+
+    def __init__(self, *names: str) -> None:
+        super().__init__()
+        self.names = names
+
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> list[str]:
+        return [value for key in self.names or (name,) for value in data.getlist(key)]
 
 
-def get_environments(request: Request, organization: Any) -> list[Environment] | None:
-    """The ``environment`` parameters as rows; None when absent; 404 when one is unknown."""
-    names = request.query_params.getlist("environment")
-    if not names:
-        return None
-    environments = list(Environment.objects.filter(organization=organization, name__in=names))
-    if len({e.name for e in environments}) != len(set(names)):
-        raise NotFound(NOT_FOUND)
-    return environments
+class _ParamsInput(forms.Widget):
+    """The values of several query parameters that make one value together (None if absent)."""
+
+    def __init__(self, *names: str) -> None:
+        super().__init__()
+        self.names = names
+
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> dict[str, str | None]:
+        return {key: data.get(key) for key in self.names}
 
 
-class ReleaseProjectFilter(BaseFilterBackend):
-    """Releases linked to at least one of the view's selected projects."""
+class _Field(forms.Field):
+    """A form field whose ``clean`` is the whole parsing of its parameter."""
 
-    def filter_queryset(self, request: Request, queryset: QuerySet, view: Any) -> QuerySet:
-        projects = view.get_selected_projects()
-        return queryset.filter(
-            pk__in=ReleaseProject.objects.filter(project__in=projects).values("release_id")
-        )
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
 
+    def clean(self, value: Any) -> Any:
+        return self.parse(value)
 
-class ReleaseEnvironmentFilter(BaseFilterBackend):
-    """Releases seen in one of the ``environment`` parameters, in the selected projects."""
-
-    def filter_queryset(self, request: Request, queryset: QuerySet, view: Any) -> QuerySet:
-        environments = view.get_environments()
-        if environments is None:
-            return queryset
-        rows = ReleaseProjectEnvironment.objects.filter(
-            environment__in=environments, project__in=view.get_selected_projects()
-        )
-        return queryset.filter(pk__in=rows.values("release_id"))
+    def parse(self, value: Any) -> Any:
+        raise NotImplementedError
 
 
-class ReleaseStatusFilter(BaseFilterBackend):
-    """``status``: ``open`` (the default; NULL counts as open) or ``archived``.
+class ProjectsField(_Field):
+    """``project`` and ``projectSlug`` (ids or slugs, repeatable; ``-1``/``$all``: every
+    accessible project); without them, the caller's member projects. A project the caller
+    cannot access is a 403. ``projects`` fixes the selection instead (the navigation)."""
 
-    An empty value means both on the list; views set ``status_allows_empty = False`` to
-    refuse it (the details endpoint does, as in Sentry).
-    """
+    widget = _ListInput("project", "projectSlug")
 
-    query_param = "status"
+    def __init__(
+        self, *, access: Access, projects: Sequence[Project] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.access, self.projects = access, projects
 
-    def filter_queryset(self, request: Request, queryset: QuerySet, view: Any) -> QuerySet:
-        value = request.query_params.get(self.query_param, "open")
-        if value == "open":
-            return queryset.filter(OPEN_STATUS)
-        if value == "archived":
-            return queryset.filter(status=ReleaseStatus.ARCHIVED)
-        if value == "" and getattr(view, "status_allows_empty", True):
-            return queryset
-        raise ParseError("invalid value for status")
+    def parse(self, value: list[str]) -> list[Project]:
+        if self.projects is not None:
+            return list(self.projects)
+        values = [v for v in value if v]
+        if not values:
+            return list(self.access.member_projects().order_by("pk"))
+        accessible = self.access.accessible_projects()
+        if any(v in ("-1", "$all") for v in values):
+            return list(accessible.order_by("pk"))
+        if not all(is_number(v) or SLUG_RE.match(v) for v in values):
+            raise forms.ValidationError(
+                "Invalid project parameter. Values must be numbers or slugs."
+            )
+        projects = find_projects(accessible, values)
+        if projects is None:
+            raise forms.ValidationError("", code=FORBIDDEN)
+        return projects
 
 
-_PERIOD = re.compile(r"^(?P<amount>\d+)(?P<unit>[smhdw]?)$")
+class EnvironmentsField(_Field):
+    """``environment`` (repeatable) as rows; None when absent; 404 when one is unknown."""
+
+    widget = _ListInput()
+
+    def __init__(self, *, access: Access, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.organization = access.organization
+
+    def parse(self, value: list[str]) -> list[Environment] | None:
+        if not value:
+            return None
+        found = list(Environment.objects.filter(organization=self.organization, name__in=value))
+        if len({e.name for e in found}) != len(set(value)):
+            raise forms.ValidationError(NOT_FOUND, code=MISSING)
+        return found
+
+
+class StatusField(_Field):
+    """``status``: ``open`` (the default; NULL counts as open) or ``archived``; an empty value
+    means both where ``allow_empty`` (the list), and is refused elsewhere (details)."""
+
+    widget = _ParamsInput("status")
+
+    def __init__(self, *, allow_empty: bool, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.allow_empty = allow_empty
+
+    def parse(self, value: Mapping[str, str | None]) -> Q:
+        status = value["status"]
+        if status is None or status == "open":
+            return OPEN_STATUS
+        if status == "archived":
+            return Q(status=ReleaseStatus.ARCHIVED)
+        if status == "" and self.allow_empty:
+            return Q()
+        raise forms.ValidationError("invalid value for status")
 
 
 def parse_stats_period(value: str) -> timedelta:
-    match = _PERIOD.match(value)
-    if not match:
+    """``statsPeriod`` such as ``14d``, ``6h`` or ``90`` (seconds)."""
+    number, unit = (value[:-1], value[-1]) if value[-1:] in UNITS else (value, "s")
+    if not is_number(number):
         raise ValueError(value)
-    return timedelta(**{_UNITS[match["unit"] or "s"]: int(match["amount"])})
+    return timedelta(**{UNITS[unit]: int(number)})
 
 
-def parse_datetime_param(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    # In UTC: PostgreSQL refuses some offsets Python allows (beyond ±15:59).
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+class DateWindowField(_Field):
+    """``statsPeriod`` or ``start``/``end``: a window of release creation dates, or None."""
 
+    widget = _ParamsInput("statsPeriod", "start", "end")
 
-class ReleaseDateRangeFilter(BaseFilterBackend):
-    """``statsPeriod`` or ``start``/``end``: releases added within the window."""
-
-    def filter_queryset(self, request: Request, queryset: QuerySet, view: Any) -> QuerySet:
-        window = self.window(request)
-        if window is None:
-            return queryset
-        return queryset.filter(date_added__range=window)
-
-    @staticmethod
-    def window(request: Request) -> tuple[datetime, datetime] | None:
-        """The requested window, None without one; a 400 ``Invalid date range`` if unreadable."""
-        params = request.query_params
-        period, start, end = params.get("statsPeriod"), params.get("start"), params.get("end")
+    def parse(self, value: Mapping[str, str | None]) -> tuple[datetime, datetime] | None:
+        period, start, end = value["statsPeriod"], value["start"], value["end"]
         try:
             if period:
                 now = timezone.now()
@@ -159,326 +175,204 @@ class ReleaseDateRangeFilter(BaseFilterBackend):
                 raise ValueError("start and end are both required")
             window = (parse_datetime_param(start), parse_datetime_param(end))
         except (ValueError, OverflowError) as exc:
-            raise ParseError(f"Invalid date range: {exc}") from None
+            raise forms.ValidationError(f"Invalid date range: {exc}") from None
         if window[0] > window[1]:
-            raise ParseError("Invalid date range: start must be before end")
+            raise forms.ValidationError("Invalid date range: start must be before end")
         return window
 
 
-class ReleaseQueryFilter(BaseFilterBackend):
-    """``query``: Sentry's search syntax with AND, OR and parentheses (DECISIONS.md).
+class _QueryTextField(_Field):
+    """``query`` as given."""
 
-    Each release key maps to a method building a ``Q``; free text is a case-insensitive
-    substring of the version. Unknown keys are refused with Sentry's message.
-    """
+    widget = _ParamsInput("query")
 
-    query_param = "query"
-    KEY_TO_LOOKUP: ClassVar[dict[str, str]] = {
-        "release": "release_q",
-        "release.version": "semver_q",
-        "release.package": "package_q",
-        "release.build": "build_q",
-        "release.stage": "stage_q",
-        "finalized": "finalized_q",
-        "release.created": "created_q",
-    }
+    def parse(self, value: Mapping[str, str | None]) -> Mapping[str, str | None]:
+        return value
 
-    def filter_queryset(self, request: Request, queryset: QuerySet, view: Any) -> QuerySet:
-        text = request.query_params.get(self.query_param, "")
+
+class SearchField(_Field):
+    """``query``: the parsed search tree (None when empty); syntax and key errors are 400s."""
+
+    widget = _ParamsInput("query")
+
+    def parse(self, value: Mapping[str, str | None]) -> querysyntax.Node | None:
         try:
-            tree = qs.parse(text, check_key=self.check_key)
-            if tree is None:
-                return queryset
-            return queryset.filter(self.to_q(tree, view))
-        except qs.QuerySyntaxError as exc:
-            raise ParseError(str(exc)) from None
+            return ReleaseSearch.parse(value["query"] or "")
+        except querysyntax.QuerySyntaxError as exc:
+            raise forms.ValidationError(str(exc)) from None
 
-    @classmethod
-    def check_key(cls, key: str) -> None:
-        if key not in cls.KEY_TO_LOOKUP:
-            raise qs.QuerySyntaxError(f"Invalid key for this search: {key}")
 
-    def to_q(self, node: qs.Node, view: Any) -> Q:
-        if isinstance(node, qs.And | qs.Or):
-            children = [self.to_q(child, view) for child in node.children]
-            combined = children[0]
-            for child in children[1:]:
-                combined = combined & child if isinstance(node, qs.And) else combined | child
-            return combined
-        if isinstance(node, qs.FreeText):
-            return free_text_q(node.text)
-        method: Callable[[qs.Term, Any], Q] = getattr(self, self.KEY_TO_LOOKUP[node.key])
-        return method(node, view)
+class _Filter(django_filters.Filter):
+    """A filter whose field is one of the fields above, given the FilterSet's context."""
 
-    # --- one method per key ------------------------------------------------------------------
+    def __init__(self, field_class: type[_Field], **kwargs: Any) -> None:
+        super().__init__(label="", **kwargs)
+        self.field_class = field_class
 
-    @staticmethod
-    def _text_value(term: qs.Term) -> str:
-        """Keys without comparisons keep a written ``>``/``<`` as part of the value."""
-        assert isinstance(term.value, str)  # noqa: S101 - lists are handled by the callers
-        prefix = term.op if term.op in _COMPARISONS else ""
-        return prefix + term.value
+    @property
+    def parent_data(self) -> dict[str, Any]:
+        return self.parent.form.cleaned_data
 
-    @staticmethod
-    def _is_negative(term: qs.Term) -> bool:
-        return term.negated != (term.op == "!=")
 
-    def release_q(self, term: qs.Term, view: Any) -> Q:
-        values = term.value if isinstance(term.value, tuple) else (self._text_value(term),)
-        lookup = Q()
-        for value in values:
-            if qs.has_wildcard(value):
-                lookup |= Q(version__regex=qs.wildcard_to_regex(value))
-            elif value == "latest":
-                lookup |= Q(version__in=latest_versions(view))
-            else:
-                lookup |= Q(version=qs.unescape(value))
-        if not values:
-            lookup = Q(pk__in=[])
-        return ~lookup if self._is_negative(term) else lookup
+class ProjectFilter(_Filter):
+    def filter(self, qs: QuerySet, value: list[Project]) -> QuerySet:
+        links = ReleaseProject.objects.filter(project__in=value)
+        return qs.filter(pk__in=links.values("release_id"))
 
-    def package_q(self, term: qs.Term, view: Any) -> Q:
-        values = term.value if isinstance(term.value, tuple) else (self._text_value(term),)
-        lookup = Q(package__in=[qs.unescape(v) for v in values])
-        return ~lookup if self._is_negative(term) else lookup
 
-    def build_q(self, term: qs.Term, view: Any) -> Q:
-        """A number compares with ``build_number``; text matches ``build_code`` (``*``: prefix)."""
-        if isinstance(term.value, tuple):
-            raise qs.QuerySyntaxError(SEMVER_IN_ERROR)
-        number = term.value if is_number(term.value) and int(term.value) < 2**63 else None
-        if number is not None and term.op in _COMPARISONS:
-            op = _FLIPPED[term.op] if term.negated else term.op
-            return Q(**{f"build_number__{_COMPARISONS[op]}": int(number)})
-        if number is not None:
-            lookup = Q(build_number=int(number))
-        elif term.wildcard:
-            lookup = Q(build_code__regex=qs.wildcard_to_regex(self._text_value(term)))
-        else:
-            lookup = Q(build_code=qs.unescape(self._text_value(term)))
-        return ~lookup if self._is_negative(term) else lookup
+class EnvironmentFilter(_Filter):
+    """Releases seen in one of the environments, in the selected projects."""
 
-    def semver_q(self, term: qs.Term, view: Any) -> Q:
-        if isinstance(term.value, tuple):
-            raise qs.QuerySyntaxError(SEMVER_IN_ERROR)
-        value = qs.unescape(term.value) if not term.wildcard else term.value
-        package, _, version = value.rpartition("@")
-        parsed = parse_release(f"{package or 'dummy'}@{version}") if not term.wildcard else None
-        package_lookup = Q(package=package) if package else Q()
-        if parsed is not None and parsed.is_semver and parsed.fits_bigint:
-            key = (
-                parsed.major, parsed.minor, parsed.patch, parsed.revision, parsed.pre or "",
-            )  # fmt: skip
-            op = term.op
-            if op in ("=", "!="):
-                lookup = package_lookup & semver_compare_q("=", key)
-                return ~lookup if self._is_negative(term) else lookup
-            op = _FLIPPED[op] if term.negated else op
-            return package_lookup & semver_compare_q(op, key)
-        lookup = package_lookup & semver_prefix_q(version)
-        return ~lookup if self._is_negative(term) else lookup
+    def filter(self, qs: QuerySet, value: list[Environment] | None) -> QuerySet:
+        if value is None:
+            return qs
+        rows = ReleaseProjectEnvironment.objects.filter(
+            environment__in=value, project__in=self.parent_data["project"]
+        )
+        return qs.filter(pk__in=rows.values("release_id"))
 
-    def stage_q(self, term: qs.Term, view: Any) -> Q:
-        environments = view.get_environments()
-        if environments is None or len(environments) != 1:
-            raise qs.QuerySyntaxError("Choose a single environment to filter by release stage.")
-        values = term.value if isinstance(term.value, tuple) else (self._text_value(term),)
+
+class StatusFilter(_Filter):
+    def filter(self, qs: QuerySet, value: Q) -> QuerySet:
+        return qs.filter(value)
+
+
+class DateWindowFilter(_Filter):
+    """Releases created within the window; ``apply=False`` only checks it (the navigation,
+    where Sentry validates the window without applying it)."""
+
+    def __init__(self, field_class: type[_Field], *, apply: bool = True, **kwargs: Any) -> None:
+        super().__init__(field_class, **kwargs)
+        self.apply = apply
+
+    def filter(self, qs: QuerySet, value: tuple[datetime, datetime] | None) -> QuerySet:
+        if value is None or not self.apply:
+            return qs
+        return qs.filter(date_added__range=value)
+
+
+class SearchFilter(_Filter):
+    def filter(self, qs: QuerySet, value: querysyntax.Node | None) -> QuerySet:
+        if value is None:
+            return qs
+        search = ReleaseSearch(self.parent_data["project"], self.parent_data["environment"])
         try:
-            lookup = Q(
-                stage_filter(
-                    values,
-                    environment_id=environments[0].pk,
-                    project_ids=[p.pk for p in view.get_selected_projects()],
-                )
-            )
-        except ValueError as exc:
-            raise qs.QuerySyntaxError(str(exc)) from None
-        return ~lookup if self._is_negative(term) else lookup
-
-    def finalized_q(self, term: qs.Term, view: Any) -> Q:
-        value = self._text_value(term) if isinstance(term.value, str) else ""
-        if value.lower() not in ("true", "false", "1", "0"):
-            raise qs.QuerySyntaxError(
-                f"finalized: Invalid boolean: {value}. Expected true, 1, false, or 0."
-            )
-        finalized = value.lower() in ("true", "1")
-        if self._is_negative(term):
-            finalized = not finalized
-        return Q(date_released__isnull=not finalized)
-
-    def created_q(self, term: qs.Term, view: Any) -> Q:
-        if isinstance(term.value, tuple):
-            raise qs.QuerySyntaxError("release.created: lists are not supported for dates.")
-        start, end, sign = parse_search_date(term.value)
-        if term.op in ("=", "!="):
-            if sign == "-":  # within the last N units
-                lookup = Q(date_added__gte=start)
-            elif sign == "+":  # older than N units
-                lookup = Q(date_added__lte=start)
-            elif start == end:
-                lookup = Q(date_added=start)
-            else:
-                lookup = Q(date_added__gte=start, date_added__lt=end)
-            return ~lookup if self._is_negative(term) else lookup
-        op = _FLIPPED[term.op] if term.negated else term.op
-        # A bare day is the interval [start, end): ">" means after it, "<=" up to its end.
-        if op == ">":
-            return Q(date_added__gte=end) if end != start else Q(date_added__gt=start)
-        if op == ">=":
-            return Q(date_added__gte=start)
-        if op == "<":
-            return Q(date_added__lt=start)
-        return Q(date_added__lt=end) if end != start else Q(date_added__lte=start)
+            return qs.filter(search.to_q(value))
+        except querysyntax.QuerySyntaxError as exc:
+            raise exceptions.ParseError(str(exc)) from None
 
 
-def parse_search_date(value: str) -> tuple[datetime, datetime, str | None]:
-    """A search date as ``(start, end, sign)``.
+class SentryFilterSet(django_filters.FilterSet):
+    """A FilterSet of the caller's ``access`` whose errors are Sentry's answers."""
 
-    Relative values (``-3d``, ``+1h``) are the instant now minus the duration, with their
-    sign; a bare day is that whole UTC day ``[start, end)``; a datetime is an instant.
-    """
-    try:
-        relative = _RELATIVE_DATE.match(value)
-        if relative:
-            delta = timedelta(**{_UNITS[relative["unit"]]: int(relative["amount"])})
-            moment = timezone.now() - delta
-            return moment, moment, relative["sign"]
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            day = datetime.fromisoformat(value).replace(tzinfo=UTC)
-            return day, day + timedelta(days=1), None
-        moment = parse_datetime_param(value)
-    except (ValueError, OverflowError):
-        raise qs.QuerySyntaxError(
-            f"release.created: Invalid date: {value}. Expected +/-duration (e.g. +1h) or "
-            "ISO 8601-like (e.g. 2024-05-01T12:34:56.78)."
-        ) from None
-    return moment, moment, None
+    def __init__(
+        self, data: Any, queryset: QuerySet[Release], *, request: Request | None, access: Access
+    ) -> None:
+        super().__init__(data, queryset, request=request)
+        self.access = access
 
+    def raise_first_error(self) -> None:
+        """Raise Sentry's answer to the first invalid parameter, in declaration order."""
+        errors = self.form.errors.as_data()
+        if errors:
+            error = next(iter(errors.values()))[0]
+            answer = _ANSWERS.get(error.code or "", exceptions.ParseError)
+            raise answer(error.message or None)
 
-_SEMVER_COLUMNS = ("major", "minor", "patch", "revision")
-
-
-def _prerelease_case(prefix: str = "") -> Case:
-    """1 for a release without pre-release, 0 with one: ``1.0.0-rc`` sorts before ``1.0.0``."""
-    return Case(
-        When(**{f"{prefix}prerelease": ""}, then=Value(1)),
-        default=Value(0),
-        output_field=IntegerField(),
-    )
-
-
-def semver_compare_q(op: str, key: tuple[int | None, ...] | tuple[Any, ...]) -> Q:
-    """Compare the semver columns with ``key`` = (major, minor, patch, revision, pre).
-
-    Lexicographic, portable (no row values), and only semver releases can match.
-    """
-    *numbers, pre = key
-    if op == "=":
-        return Q(**dict(zip(_SEMVER_COLUMNS, numbers, strict=True)), prerelease=pre)
-    greater = op in (">", ">=")
-    # The tail of the tuple: (no pre-release ranks above any pre-release, pre-release text).
-    if greater:
-        strict = (Q(prerelease="") | Q(prerelease__gt=pre)) if pre else Q(pk__in=[])
-    else:
-        strict = (~Q(prerelease="") & Q(prerelease__lt=pre)) if pre else ~Q(prerelease="")
-    if op in (">=", "<="):
-        strict |= Q(prerelease=pre)
-    comparison = "gt" if greater else "lt"
-    for index in reversed(range(len(numbers))):
-        column = _SEMVER_COLUMNS[index]
-        strict = Q(**{f"{column}__{comparison}": numbers[index]}) | (
-            Q(**{column: numbers[index]}) & strict
-        )
-    return strict & Q(major__isnull=False)
-
-
-def semver_prefix_q(version: str) -> Q:
-    """``1.*``, ``1.2.X`` or ``*``: equality on the numeric components before the wildcard.
-
-    Only semver releases match, even ``*``.
-    """
-    lookup = Q(major__isnull=False)
-    for column, part in zip(_SEMVER_COLUMNS, version.split(".")[:4], strict=False):
-        if part in ("*", "X"):
-            return lookup
-        if not is_number(part):
-            raise qs.QuerySyntaxError(SEMVER_FORMAT_ERROR)
-        lookup &= Q(**{column: int(part)})
-    if not version.endswith(("*", "X")):
-        raise qs.QuerySyntaxError(SEMVER_FORMAT_ERROR)
-    return lookup
-
-
-def semver_ordering(prefix: str = "") -> list[Any]:
-    """``sort=semver``: highest version first, non-semver releases last, then newest.
-
-    ``prefix`` reaches the release through a relation (``"release__"``).
-    """
-    return [
-        *(F(f"{prefix}{column}").desc(nulls_last=True) for column in _SEMVER_COLUMNS),
-        _prerelease_case(prefix).desc(),
-        F(f"{prefix}prerelease").desc(nulls_last=True),
-        F(f"{prefix}date_added").desc(),
-        F(f"{prefix}id").desc(),
-    ]
-
-
-def latest_versions(view: Any) -> list[str]:
-    """The latest release of each selected project (search-syntax.md §3.3), in three queries.
-
-    A project "follows semver" by its newest open releases; semver projects take their
-    highest version, the others their newest by ``COALESCE(date_released, date_added)``.
-    """
-    links = ReleaseProject.objects.filter(
-        project__in=view.get_selected_projects(),
-        release__in=Release.objects.filter(OPEN_STATUS),
-    )
-    environments = view.get_environments()
-    if environments is not None:
-        links = links.filter(
-            Exists(
-                ReleaseProjectEnvironment.objects.filter(
-                    release=OuterRef("release_id"),
-                    project=OuterRef("project_id"),
-                    environment__in=environments,
-                )
-            )
-        )
-
-    def first_per_project(rows: QuerySet[ReleaseProject], order: list[Any], limit: int) -> Any:
-        ranked = rows.annotate(
-            rank=Window(RowNumber(), partition_by=F("project_id"), order_by=order)
-        )
-        return ranked.filter(rank__lte=limit).order_by("project_id", "rank")
-
-    newest_first = [F("release__date_added").desc(), F("release_id").desc()]
-    recent: dict[int, list[bool]] = {}
-    for project_id, package in first_per_project(links, newest_first, 10).values_list(
-        "project_id", "release__package"
-    ):
-        recent.setdefault(project_id, []).append(package is not None)
-    semver = [project_id for project_id, flags in recent.items() if _follows_semver(flags)]
-    highest = first_per_project(
-        links.filter(project_id__in=semver, release__major__isnull=False),
-        semver_ordering("release__"),
-        1,
-    )
-    newest = first_per_project(
-        links.exclude(project_id__in=semver),
-        [Coalesce("release__date_released", "release__date_added").desc(), F("release_id").desc()],
-        1,
-    )
-    return [
-        *highest.values_list("release__version", flat=True),
-        *newest.values_list("release__version", flat=True),
-    ]
-
-
-def _follows_semver(recent: list[bool]) -> bool:
-    if not recent:
+    def selects_nothing(self) -> bool:
+        """Whether the answer is empty whatever the other parameters say."""
         return False
-    if len(recent) < 3:
-        return recent[0]
-    if len(recent) < 10:
-        return any(recent[:3])
-    return any(recent[:3]) and sum(recent) >= 3
+
+
+class ReleaseFilterSet(SentryFilterSet):
+    """The release list's filters. ``projects`` fixes the project selection (the details
+    endpoint's navigation) instead of reading ``project``."""
+
+    project = ProjectFilter(ProjectsField)
+    environment = EnvironmentFilter(EnvironmentsField)
+    status = StatusFilter(StatusField, allow_empty=True)
+    window = DateWindowFilter(DateWindowField)
+    query = SearchFilter(SearchField)
+
+    class Meta:
+        model = Release
+        fields: list[str] = []
+
+    def __init__(
+        self,
+        data: Any,
+        queryset: QuerySet[Release],
+        *,
+        request: Request | None,
+        access: Access,
+        projects: Sequence[Project] | None = None,
+    ) -> None:
+        super().__init__(data, queryset, request=request, access=access)
+        self.filters["project"].extra.update(access=access, projects=projects)
+        self.filters["environment"].extra["access"] = access
+
+    def selects_nothing(self) -> bool:
+        """No project selected means no release."""
+        return "project" not in self.form.errors and not self.form.cleaned_data["project"]
+
+    @property
+    def selected_projects(self) -> list[Project]:
+        return list(self.form.cleaned_data.get("project") or [])
+
+    @property
+    def environments(self) -> list[Environment] | None:
+        return self.form.cleaned_data.get("environment")
+
+    @property
+    def environment_ids(self) -> list[int] | None:
+        environments = self.environments
+        return [e.pk for e in environments] if environments is not None else None
+
+    def in_selection(self, queryset: QuerySet[Release]) -> QuerySet[Release]:
+        """Only the project and environment filters (the navigation's first and last)."""
+        for name in ("project", "environment"):
+            queryset = self.filters[name].filter(queryset, self.form.cleaned_data[name])
+        return queryset
+
+
+class ReleaseNavigationFilterSet(ReleaseFilterSet):
+    """The details endpoint's prev/next candidates: the list's filters on one project, with
+    the date window checked but not applied and an empty ``status`` refused, as in Sentry."""
+
+    status = StatusFilter(StatusField, allow_empty=False)
+    window = DateWindowFilter(DateWindowField, apply=False)
+
+
+class VersionSubstringFilter(_Filter):
+    def filter(self, qs: QuerySet, value: Mapping[str, str | None]) -> QuerySet:
+        return qs.filter(free_text_q(value["query"])) if value["query"] else qs
+
+
+class ProjectReleaseFilterSet(SentryFilterSet):
+    """The project route's list: ``status`` as on the organization's list, and ``query`` a
+    version substring, never parsed (as in Sentry)."""
+
+    status = StatusFilter(StatusField, allow_empty=True)
+    query = VersionSubstringFilter(_QueryTextField)
+
+    class Meta:
+        model = Release
+        fields: list[str] = []
+
+
+class ReleaseFilterBackend(django_filters.rest_framework.DjangoFilterBackend):
+    """django-filter's backend on the view's own FilterSet, with Sentry's error answers.
+
+    The view builds its FilterSet once per request (``get_filterset``) so that it reads, for
+    ordering and health, the same project and environment selection as the filters apply.
+    """
+
+    def get_filterset(self, request: Request, queryset: QuerySet, view: APIView) -> Any:
+        return view.get_filterset()  # type: ignore[attr-defined]
+
+    def filter_queryset(self, request: Request, queryset: QuerySet, view: APIView) -> QuerySet:
+        filterset: SentryFilterSet = self.get_filterset(request, queryset, view)
+        if filterset.selects_nothing():
+            return queryset.none()
+        filterset.raise_first_error()
+        return filterset.filter_queryset(queryset)

@@ -22,11 +22,12 @@ from rest_framework import serializers
 
 from accounts.models import User, UserEmail
 
-from ..health import reads as health
+from ..health.reads import HealthQuery, ReleaseHealth, health_data
 from ..models import (
     Commit,
     CommitAuthor,
     Deploy,
+    Project,
     PullRequest,
     Release,
     ReleaseCommit,
@@ -165,39 +166,86 @@ class AuthorResolver:
         return serialize_user(user, self.viewer)
 
 
+@dataclass(frozen=True)
+class ReleaseEntry:
+    """A release as one item of an answer.
+
+    ``project_id`` narrows it to one of its projects: flattened list rows, and the details
+    endpoint with ``health`` and a ``project``.
+    """
+
+    release: Release
+    project_id: int | None = None
+
+    @property
+    def key(self) -> tuple[int, int | None]:
+        return self.release.pk, self.project_id
+
+
+@dataclass(frozen=True)
+class ProjectMeta:
+    """``currentProjectMeta`` of the details endpoint (docs/api.md §1.5)."""
+
+    next_version: str | None
+    prev_version: str | None
+    first_version: str | None
+    last_version: str | None
+    sessions_lower_bound: datetime | None
+    sessions_upper_bound: datetime | None
+
+
+@dataclass(frozen=True)
+class ReleaseOutput:
+    """What a release answer includes, from the endpoint's parameters.
+
+    ``health`` reads release health for every project entry (None: none);
+    ``environment_ids`` restricts new groups, first/last event and adoption stages to those
+    environments; ``with_events`` is False on write answers; ``current_project`` is the
+    details endpoint's ``currentProjectMeta``.
+    """
+
+    health: HealthQuery | None = None
+    adoption_stages: bool = False
+    with_events: bool = True
+    environment_ids: tuple[int, ...] | None = None
+    current_project: ProjectMeta | None = None
+
+
+@dataclass(frozen=True)
+class ProjectAttrs:
+    project: Project
+    new_groups: int | None
+    health: ReleaseHealth | None
+
+
 @dataclass
 class ReleaseAttrs:
     """Everything a release's serialization needs beyond the row and its selected FKs."""
 
-    projects: list[dict[str, Any]] = field(default_factory=list)
+    projects: list[ProjectAttrs] = field(default_factory=list)
     new_groups: int = 0
     authors: list[dict[str, Any]] = field(default_factory=list)
     last_commit: dict[str, Any] | None = None
     first_event: datetime | None = None
     last_event: datetime | None = None
-    adoption_stages: dict[str, Any] | None = None
+    #: Per project slug, the row of its most recently first-seen environment.
+    adoption_stages: dict[str, ReleaseProjectEnvironment] | None = None
 
 
 def release_attrs(
-    releases: Sequence[Release],
-    *,
-    viewer: Any,
-    health_options: health.HealthOptions | None = None,
-    adoption_stages: bool = False,
-    with_events: bool = True,
-    environments: Sequence[int] | None = None,
-) -> dict[int, ReleaseAttrs]:
-    """Batch-load the attrs of a page of releases, keyed by ``id(release)``.
+    entries: Sequence[ReleaseEntry], output: ReleaseOutput, *, viewer: Any
+) -> dict[tuple[int, int | None], ReleaseAttrs]:
+    """Batch-load the attrs of a page of releases, keyed by :attr:`ReleaseEntry.key`.
 
-    A release narrowed to one project carries ``narrowed_project_id`` (details with
-    ``health=1`` and a project; flattened list rows). ``environments`` (environment ids)
-    restricts first/last event, new-group counts and adoption stages to those environments.
+    One query per relation whatever the page size, plus health's fixed count with
+    ``output.health``.
     """
-    if not releases:
+    if not entries:
         return {}
+    releases = [entry.release for entry in entries]
     release_ids = {r.pk for r in releases}
     organization_id = releases[0].organization_id
-    now = timezone.now()
+    environments = output.environment_ids
 
     links: dict[int, list[ReleaseProject]] = defaultdict(list)
     for link in (
@@ -207,28 +255,17 @@ def release_attrs(
     ):
         links[link.release_id].append(link)
 
-    rpe_rows: list[ReleaseProjectEnvironment] = []
-    if with_events or adoption_stages or environments is not None:
+    rows_by_release: dict[int, list[ReleaseProjectEnvironment]] = defaultdict(list)
+    if output.with_events or output.adoption_stages or environments is not None:
         rpe = ReleaseProjectEnvironment.objects.filter(release_id__in=release_ids)
         if environments is not None:
             rpe = rpe.filter(environment_id__in=environments)
-        rpe_rows = list(rpe.select_related("project").order_by("release_id", "-first_seen", "-id"))
-    rows_by_release: dict[int, list[ReleaseProjectEnvironment]] = defaultdict(list)
-    for row in rpe_rows:
-        rows_by_release[row.release_id].append(row)
+        for row in rpe.select_related("project").order_by("release_id", "-first_seen", "-id"):
+            rows_by_release[row.release_id].append(row)
 
     commits = [r.last_commit for r in releases if r.last_commit_id and r.last_commit]
     commit_releases = _commit_releases(commits)
-    pull_requests = (
-        {
-            pr.merge_commit_sha: pr
-            for pr in PullRequest.objects.filter(
-                organization_id=organization_id, merge_commit_sha__in={c.key for c in commits}
-            ).select_related("repository", "author")
-        }
-        if commits
-        else {}
-    )
+    pull_requests = _pull_requests(organization_id, commits)
 
     author_ids = {int(a) for r in releases for a in (r.authors or []) if str(a).isdigit()}
     authors = CommitAuthor.objects.in_bulk(author_ids) if author_ids else {}
@@ -239,98 +276,68 @@ def release_attrs(
         viewer,
     )
 
-    health_by_pair: dict[tuple[int, str], dict[str, Any]] = {}
-    if health_options is not None:
-        pairs = [
-            (link.project_id, r.version)
-            for r in releases
-            for link in _visible_links(r, links[r.pk])
-        ]
-        health_by_pair = health.health_data(
-            pairs, health_options, now, release_ids={r.version: r.pk for r in releases}
-        )
+    def visible(entry: ReleaseEntry) -> list[ReleaseProject]:
+        mine = links[entry.release.pk]
+        if entry.project_id is None:
+            return mine
+        return [link for link in mine if link.project_id == entry.project_id]
 
-    result: dict[int, ReleaseAttrs] = {}
-    for release in releases:
+    health: dict[tuple[int, int], ReleaseHealth] = {}
+    if output.health is not None:
+        pairs = {(link.project_id, link.release_id) for e in entries for link in visible(e)}
+        health = health_data(pairs, output.health, timezone.now())
+
+    result: dict[tuple[int, int | None], ReleaseAttrs] = {}
+    for entry in entries:
+        release = entry.release
         rows = rows_by_release[release.pk]
-        visible = _visible_links(release, links[release.pk])
-        narrowed = getattr(release, "narrowed_project_id", None)
-        if narrowed is not None:
-            rows = [row for row in rows if row.project_id == narrowed]
+        if entry.project_id is not None:
+            rows = [row for row in rows if row.project_id == entry.project_id]
         attrs = ReleaseAttrs()
-        attrs.projects = [
-            _serialize_project(link, rows, environments, health_by_pair, release.version)
-            for link in visible
-        ]
+        for link in visible(entry):
+            if environments is not None:
+                new_groups: int | None = sum(
+                    row.new_issues_count for row in rows if row.project_id == link.project_id
+                )
+            else:
+                new_groups = link.new_groups
+            attrs.projects.append(
+                ProjectAttrs(link.project, new_groups, health.get((link.project_id, release.pk)))
+            )
         if environments is not None:
             attrs.new_groups = sum(row.new_issues_count for row in rows)
         else:
-            attrs.new_groups = sum(link.new_groups or 0 for link in visible)
-        if with_events:
+            attrs.new_groups = sum(p.new_groups or 0 for p in attrs.projects)
+        if output.with_events:
             seen = [row for row in rows if row.first_seen is not None]
             attrs.first_event = min((row.first_seen for row in seen), default=None)  # type: ignore[type-var]
             attrs.last_event = max(
                 (row.last_seen for row in seen if row.last_seen is not None), default=None
             )
-        if adoption_stages:
-            attrs.adoption_stages = _adoption_stages(rows)
+        if output.adoption_stages and rows:
+            attrs.adoption_stages = {}
+            for row in rows:  # ordered by first_seen descending
+                attrs.adoption_stages.setdefault(row.project.slug, row)
         attrs.authors = _authors(release, authors, resolver)
         if release.last_commit_id and release.last_commit:
             attrs.last_commit = _serialize_commit(
                 release.last_commit, commit_releases, pull_requests, resolver
             )
-        result[id(release)] = attrs
+        result[entry.key] = attrs
     return result
 
 
-def _visible_links(release: Release, links: list[ReleaseProject]) -> list[ReleaseProject]:
-    narrowed = getattr(release, "narrowed_project_id", None)
-    if narrowed is None:
-        return links
-    return [link for link in links if link.project_id == narrowed]
-
-
-def _serialize_project(
-    link: ReleaseProject,
-    rows: list[ReleaseProjectEnvironment],
-    environments: Sequence[int] | None,
-    health_by_pair: dict[tuple[int, str], dict[str, Any]],
-    version: str,
-) -> dict[str, Any]:
-    project = link.project
-    if environments is not None:
-        new_groups: int | None = sum(
-            row.new_issues_count for row in rows if row.project_id == project.pk
-        )
-    else:
-        new_groups = link.new_groups
-    data: dict[str, Any] = {
-        "id": project.pk,
-        "slug": project.slug,
-        "name": project.name,
-        "newGroups": new_groups,
-        "platform": project.platform,
-        "platforms": list(project.platforms or []),
-        "hasHealthData": False,
+def _pull_requests(organization_id: int, commits: Sequence[Commit]) -> dict[str, PullRequest]:
+    """The pull requests merged as ``commits``, by merge commit SHA (one query)."""
+    if not commits:
+        return {}
+    return {
+        pr.merge_commit_sha: pr
+        for pr in PullRequest.objects.filter(
+            organization_id=organization_id, merge_commit_sha__in={c.key for c in commits}
+        ).select_related("repository", "author")
+        if pr.merge_commit_sha
     }
-    health_data = health_by_pair.get((project.pk, version))
-    if health_data is not None:
-        data["hasHealthData"] = health_data["hasHealthData"]
-        data["healthData"] = health_data
-    return data
-
-
-def _adoption_stages(rows: list[ReleaseProjectEnvironment]) -> dict[str, Any] | None:
-    """Per project slug, the stage of its most recently first-seen environment row."""
-    if not rows:
-        return None
-    stages: dict[str, Any] = {}
-    for row in rows:  # ordered by first_seen descending
-        stages.setdefault(
-            row.project.slug,
-            {"stage": row.stage, "adopted": iso(row.adopted), "unadopted": iso(row.unadopted)},
-        )
-    return stages
 
 
 def _authors(
@@ -380,7 +387,7 @@ def serialize_release_summary(release: Release) -> dict[str, Any]:
 def _serialize_commit(
     commit: Commit,
     commit_releases: dict[int, list[dict[str, Any]]],
-    pull_requests: dict[str | None, PullRequest],
+    pull_requests: dict[str, PullRequest],
     resolver: AuthorResolver,
 ) -> dict[str, Any]:
     """Sentry's commit "with releases" shape. Reads ``repository`` and ``author`` FKs."""
@@ -412,48 +419,74 @@ def _serialize_pull_request(pr: PullRequest, resolver: AuthorResolver) -> dict[s
     }
 
 
+def serialize_health(health: ReleaseHealth, stats_period: str | None) -> dict[str, Any]:
+    """``healthData`` (docs/health.md §1): Sentry's keys, in Sentry's order."""
+    return {
+        "durationP50": health.duration_p50,
+        "durationP90": health.duration_p90,
+        "crashFreeUsers": health.crash_free_users,
+        "crashFreeSessions": health.crash_free_sessions,
+        "sessionsCrashed": health.sessions_crashed,
+        "sessionsErrored": health.sessions_errored,
+        "totalUsers": health.total_users,
+        "totalUsers24h": health.total_users_24h,
+        "totalProjectUsers24h": health.total_project_users_24h,
+        "totalSessions": health.total_sessions,
+        "totalSessions24h": health.total_sessions_24h,
+        "totalProjectSessions24h": health.total_project_sessions_24h,
+        "adoption": health.adoption,
+        "sessionsAdoption": health.sessions_adoption,
+        "stats": {stats_period: [list(point) for point in health.series]} if stats_period else {},
+        "hasHealthData": health.has_data,
+    }
+
+
+def serialize_project_meta(meta: ProjectMeta | None) -> dict[str, Any]:
+    if meta is None:
+        return {}
+    return {
+        "nextReleaseVersion": meta.next_version,
+        "prevReleaseVersion": meta.prev_version,
+        "firstReleaseVersion": meta.first_version,
+        "lastReleaseVersion": meta.last_version,
+        "sessionsLowerBound": _hour(meta.sessions_lower_bound),
+        "sessionsUpperBound": _hour(meta.sessions_upper_bound),
+    }
+
+
+def _hour(value: datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
+
+
 class ReleaseListSerializer(serializers.ListSerializer):
     """Computes the attrs of the whole page once and shares them through the context."""
 
     def to_representation(self, data: Any) -> list[dict[str, Any]]:
-        releases = list(data.all() if hasattr(data, "all") else data)
+        entries = list(data)
+        child = cast(ReleaseSerializer, self.child)
         context = cast(dict[str, Any], self.context)
-        context["attrs"] = compute_attrs(releases, context)
-        child = cast(serializers.Serializer, self.child)
-        return [child.to_representation(release) for release in releases]
-
-
-def compute_attrs(releases: Sequence[Release], context: dict[str, Any]) -> dict[int, Any]:
-    request = context.get("request")
-    return release_attrs(
-        releases,
-        viewer=getattr(request, "user", None),
-        health_options=context.get("health"),
-        adoption_stages=context.get("adoption_stages", False),
-        with_events=context.get("with_events", True),
-        environments=context.get("environments"),
-    )
+        context["attrs"] = release_attrs(entries, child.output, viewer=child.viewer)
+        return [child.to_representation(entry) for entry in entries]
 
 
 class ReleaseSerializer(serializers.Serializer):
-    """Sentry's release object (release-api.md §2), field for field.
+    """Sentry's release object (docs/api.md §2), field for field, of a :class:`ReleaseEntry`.
 
-    Context: ``request``; ``health`` (:class:`health.HealthOptions` or None);
-    ``adoption_stages`` (bool); ``with_events`` (False on write responses); ``environments``
-    (environment ids or None); ``current_project_meta`` (dict, details only).
+    Context: ``request`` and ``output`` (:class:`ReleaseOutput`). A page's attrs come from
+    :class:`ReleaseListSerializer`; a single release computes its own.
     """
 
-    id = serializers.IntegerField()
-    version = serializers.CharField()
-    status = serializers.CharField(source="status_name")
-    shortVersion = serializers.CharField(source="version")
+    id = serializers.IntegerField(source="release.id")
+    version = serializers.CharField(source="release.version")
+    status = serializers.CharField(source="release.status_name")
+    shortVersion = serializers.CharField(source="release.version")
     versionInfo = serializers.SerializerMethodField()
-    ref = serializers.CharField()
-    url = serializers.CharField()
-    dateReleased = serializers.DateTimeField(source="date_released")
-    dateCreated = serializers.DateTimeField(source="date_added")
+    ref = serializers.CharField(source="release.ref")
+    url = serializers.CharField(source="release.url")
+    dateReleased = serializers.DateTimeField(source="release.date_released")
+    dateCreated = serializers.DateTimeField(source="release.date_added")
     # A field named like Serializer.data: the metaclass moves it into _declared_fields.
-    data = serializers.JSONField()  # type: ignore[assignment]
+    data = serializers.JSONField(source="release.data")  # type: ignore[assignment]
     newGroups = serializers.SerializerMethodField()
     owner = serializers.SerializerMethodField()
     commitCount = serializers.SerializerMethodField()
@@ -465,65 +498,102 @@ class ReleaseSerializer(serializers.Serializer):
     firstEvent = serializers.SerializerMethodField()
     lastEvent = serializers.SerializerMethodField()
     currentProjectMeta = serializers.SerializerMethodField()
-    userAgent = serializers.CharField(source="user_agent")
+    userAgent = serializers.CharField(source="release.user_agent")
 
     class Meta:
         list_serializer_class = ReleaseListSerializer
 
-    def _attrs(self, release: Release) -> ReleaseAttrs:
-        context = cast(dict[str, Any], self.context)
-        attrs: dict[int, ReleaseAttrs] = context.setdefault("attrs", {})
-        if id(release) not in attrs:
-            # A single release (details, writes): compute its attrs on their own.
-            attrs.update(compute_attrs([release], context))
-        return attrs[id(release)]
+    @property
+    def output(self) -> ReleaseOutput:
+        return cast(ReleaseOutput, self.context.get("output") or ReleaseOutput())
 
-    def to_representation(self, instance: Release) -> dict[str, Any]:
+    @property
+    def viewer(self) -> Any:
+        return getattr(self.context.get("request"), "user", None)
+
+    def _attrs(self, entry: ReleaseEntry) -> ReleaseAttrs:
+        attrs: dict[tuple[int, int | None], ReleaseAttrs] = self.context["attrs"]
+        return attrs[entry.key]
+
+    def to_representation(self, instance: ReleaseEntry) -> dict[str, Any]:
+        if not isinstance(self.parent, ReleaseListSerializer):
+            context = cast(dict[str, Any], self.context)
+            context["attrs"] = release_attrs([instance], self.output, viewer=self.viewer)
         data = super().to_representation(instance)
-        if self.context.get("adoption_stages"):
-            data["adoptionStages"] = self._attrs(instance).adoption_stages
+        if self.output.adoption_stages:
+            stages = self._attrs(instance).adoption_stages
+            data["adoptionStages"] = (
+                {
+                    slug: {
+                        "stage": row.stage,
+                        "adopted": iso(row.adopted),
+                        "unadopted": iso(row.unadopted),
+                    }
+                    for slug, row in stages.items()
+                }
+                if stages is not None
+                else None
+            )
         return data
 
-    def get_versionInfo(self, release: Release) -> VersionInfo | None:
-        return version_info(release.version)
+    def get_versionInfo(self, entry: ReleaseEntry) -> VersionInfo | None:
+        return version_info(entry.release.version)
 
-    def get_newGroups(self, release: Release) -> int:
-        return self._attrs(release).new_groups
+    def get_newGroups(self, entry: ReleaseEntry) -> int:
+        return self._attrs(entry).new_groups
 
-    def get_owner(self, release: Release) -> dict[str, Any] | None:
+    def get_owner(self, entry: ReleaseEntry) -> dict[str, Any] | None:
+        release = entry.release
         if release.owner_id is None or release.owner is None:
             return None
-        request = self.context.get("request")
-        return serialize_user(release.owner, getattr(request, "user", None))
+        return serialize_user(release.owner, self.viewer)
 
-    def get_commitCount(self, release: Release) -> int:
-        return release.commit_count or 0
+    def get_commitCount(self, entry: ReleaseEntry) -> int:
+        return entry.release.commit_count or 0
 
-    def get_lastCommit(self, release: Release) -> dict[str, Any] | None:
-        return self._attrs(release).last_commit
+    def get_lastCommit(self, entry: ReleaseEntry) -> dict[str, Any] | None:
+        return self._attrs(entry).last_commit
 
-    def get_deployCount(self, release: Release) -> int:
-        return release.total_deploys or 0
+    def get_deployCount(self, entry: ReleaseEntry) -> int:
+        return entry.release.total_deploys or 0
 
-    def get_lastDeploy(self, release: Release) -> dict[str, Any] | None:
+    def get_lastDeploy(self, entry: ReleaseEntry) -> dict[str, Any] | None:
+        release = entry.release
         if release.last_deploy_id is None or release.last_deploy is None:
             return None
         return serialize_deploy(release.last_deploy)
 
-    def get_authors(self, release: Release) -> list[dict[str, Any]]:
-        return self._attrs(release).authors
+    def get_authors(self, entry: ReleaseEntry) -> list[dict[str, Any]]:
+        return self._attrs(entry).authors
 
-    def get_projects(self, release: Release) -> list[dict[str, Any]]:
-        return self._attrs(release).projects
+    def get_projects(self, entry: ReleaseEntry) -> list[dict[str, Any]]:
+        stats_period = self.output.health.stats_period if self.output.health else None
+        result = []
+        for item in self._attrs(entry).projects:
+            project = item.project
+            data: dict[str, Any] = {
+                "id": project.pk,
+                "slug": project.slug,
+                "name": project.name,
+                "newGroups": item.new_groups,
+                "platform": project.platform,
+                "platforms": list(project.platforms or []),
+                "hasHealthData": False,
+            }
+            if item.health is not None:
+                data["hasHealthData"] = item.health.has_data
+                data["healthData"] = serialize_health(item.health, stats_period)
+            result.append(data)
+        return result
 
-    def get_firstEvent(self, release: Release) -> str | None:
-        return iso(self._attrs(release).first_event)
+    def get_firstEvent(self, entry: ReleaseEntry) -> str | None:
+        return iso(self._attrs(entry).first_event)
 
-    def get_lastEvent(self, release: Release) -> str | None:
-        return iso(self._attrs(release).last_event)
+    def get_lastEvent(self, entry: ReleaseEntry) -> str | None:
+        return iso(self._attrs(entry).last_event)
 
-    def get_currentProjectMeta(self, release: Release) -> dict[str, Any]:
-        return self.context.get("current_project_meta") or {}
+    def get_currentProjectMeta(self, entry: ReleaseEntry) -> dict[str, Any]:
+        return serialize_project_meta(self.output.current_project)
 
 
 def serialize_commits(commits: Sequence[Commit], viewer: Any) -> list[dict[str, Any]]:
@@ -534,12 +604,7 @@ def serialize_commits(commits: Sequence[Commit], viewer: Any) -> list[dict[str, 
     if not commits:
         return []
     organization_id = commits[0].organization_id
-    pull_requests = {
-        pr.merge_commit_sha: pr
-        for pr in PullRequest.objects.filter(
-            organization_id=organization_id, merge_commit_sha__in={c.key for c in commits}
-        ).select_related("repository", "author")
-    }
+    pull_requests = _pull_requests(organization_id, commits)
     resolver = AuthorResolver(
         organization_id,
         [c.author for c in commits if c.author]

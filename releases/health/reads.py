@@ -1,15 +1,15 @@
-"""Release health reads: ``healthData``, session bounds, health sorts and adoption filters.
+"""Release health reads: the numbers behind ``healthData`` and the session bounds.
 
-Every number comes from the rollups and sets that ``ingestion.py`` maintains, never from raw
-session updates. :func:`health_data` takes a whole page of ``(project_id, version)`` pairs and
-costs a fixed number of queries (six) whatever the page size. Windows are hour-aligned: a
-window starting at ``now - period`` includes the hour that contains its start, as the
-rollups are hourly (release-health.md §1.1).
+Every number comes from the rollups and sets that ``store.py`` maintains, never from raw
+session updates. :func:`health_data` takes a whole page of ``(project_id, release_id)`` pairs
+and costs a fixed number of queries (six) whatever the page size. It returns plain data
+(:class:`ReleaseHealth`); the API's serializers give it Sentry's wire format. Windows are
+hour-aligned (``periods.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from fractions import Fraction
@@ -27,7 +27,6 @@ from django.db.models import (
 
 from ..models import (
     ProjectUserSeen,
-    Release,
     SessionDuration,
     SessionRollup,
     SessionUser,
@@ -37,10 +36,10 @@ from .periods import DAY, HAS_DATA_FALLBACK, STATS_PERIODS, hour_of, period_star
 
 
 @dataclass(frozen=True)
-class HealthOptions:
-    """What the caller asked for: the summary window and the stats series' period.
+class HealthQuery:
+    """What to read: the summary window and the stats series' period (None: no series).
 
-    ``stat`` picks what ``stats`` counts (``sessions`` or ``users``, list endpoint's
+    ``stat`` picks what the series counts (``sessions`` or ``users``, the list's
     ``healthStat``); ``environment_ids`` restricts every number (None: all environments).
     """
 
@@ -50,31 +49,37 @@ class HealthOptions:
     environment_ids: tuple[int, ...] | None = None
 
 
-def no_data(options: HealthOptions, now: datetime) -> dict[str, Any]:
-    """The ``healthData`` of a project and release without any session data."""
-    data: dict[str, Any] = {
-        "durationP50": None,
-        "durationP90": None,
-        "crashFreeUsers": None,
-        "crashFreeSessions": None,
-        "sessionsCrashed": 0,
-        "sessionsErrored": 0,
-        "totalUsers": None,
-        "totalUsers24h": None,
-        "totalProjectUsers24h": None,
-        "totalSessions": None,
-        "totalSessions24h": None,
-        "totalProjectSessions24h": None,
-        "adoption": None,
-        "sessionsAdoption": None,
-        "stats": {},
-        "hasHealthData": False,
-    }
-    if options.stats_period:
-        data["stats"] = {
-            options.stats_period: [[ts, 0] for ts in stats_buckets(options.stats_period, now)]
-        }
-    return data
+@dataclass
+class ReleaseHealth:
+    """The health numbers of one project and release (docs/health.md §1).
+
+    Counts over the summary window, the last 24 hours, and ``series``: ``(bucket start,
+    value)`` pairs of the query's stats period, oldest first. A pair without any stored data
+    keeps the defaults (``has_data`` False, null totals).
+    """
+
+    series: list[tuple[int, int]]
+    has_data: bool = False
+    crash_free_sessions: float | None = None
+    crash_free_users: float | None = None
+    sessions_crashed: int = 0
+    sessions_errored: int = 0
+    total_sessions: int | None = None
+    total_users: int | None = None
+    total_sessions_24h: int | None = None
+    total_users_24h: int | None = None
+    total_project_sessions_24h: int | None = None
+    total_project_users_24h: int | None = None
+    adoption: float | None = None
+    sessions_adoption: float | None = None
+    duration_p50: float | None = None
+    duration_p90: float | None = None
+
+
+def empty_series(query: HealthQuery, now: datetime) -> list[tuple[int, int]]:
+    if not query.stats_period:
+        return []
+    return [(ts, 0) for ts in stats_buckets(query.stats_period, now)]
 
 
 # The order statistics that p50 and p90 interpolate between, for ``total`` values: index
@@ -136,50 +141,42 @@ def _ratio_percent(part: int | None, whole: int | None) -> float | None:
     return part / whole * 100
 
 
-def _env_q(options: HealthOptions) -> Q:
-    if options.environment_ids is None:
+def _env_q(query: HealthQuery) -> Q:
+    if query.environment_ids is None:
         return Q()
-    return Q(environment_id__in=options.environment_ids)
+    return Q(environment_id__in=query.environment_ids)
+
+
+Pair = tuple[int, int]  # (project id, release id)
 
 
 def health_data(
-    pairs: list[tuple[int, str]],
-    options: HealthOptions,
-    now: datetime,
-    *,
-    release_ids: Mapping[str, int] | None = None,
-) -> dict[tuple[int, str], dict[str, Any]]:
-    """``healthData`` for every ``(project_id, version)`` pair of a page, in six queries.
+    pairs: Iterable[Pair], query: HealthQuery, now: datetime
+) -> dict[Pair, ReleaseHealth]:
+    """The health of every ``(project_id, release_id)`` pair of a page, in six queries.
 
-    ``release_ids`` maps the versions to release ids when the caller has the releases (one
-    organization's); without it, one more query looks them up. Fields, formulas and null
-    rules: release-health.md §1 and DECISIONS.md.
+    Fields, formulas and null rules: docs/health.md §1 and docs/decisions.md.
     """
-    if not pairs:
+    wanted = set(pairs)
+    if not wanted:
         return {}
-    projects = {p for p, _ in pairs}
-    versions = {v for _, v in pairs}
-    if release_ids is None:
-        release_ids = dict(
-            Release.objects.filter(projects__in=projects, version__in=versions)
-            .values_list("version", "pk")
-            .distinct()
-        )
+    projects = {p for p, _ in wanted}
     # Filtering on ids rather than joining Release lets the planner use the covering indexes.
-    version_of = {pk: version for version, pk in release_ids.items() if version in versions}
-    ids = set(version_of)
-    env = _env_q(options)
-    summary_start = period_start(options.summary_period, now)
+    releases = {r for _, r in wanted}
+    env = _env_q(query)
+    summary_start = period_start(query.summary_period, now)
     day_start = hour_of(now - DAY)
     fallback_start = hour_of(now - HAS_DATA_FALLBACK)
     in_summary = Q(hour__gte=summary_start)
     in_day = Q(hour__gte=day_start)
     pair_key = ("project_id", "release_id")
 
+    def by_pair(rows: Iterable[dict[str, Any]]) -> dict[Pair, dict[str, Any]]:
+        return {(row["project_id"], row["release_id"]): row for row in rows}
+
     # 1. Counters per pair: summary window, last 24 h, and when data was last seen.
-    counters = {
-        (row["project_id"], version_of[row["release_id"]]): row
-        for row in SessionRollup.objects.filter(env, project_id__in=projects, release_id__in=ids)
+    counters = by_pair(
+        SessionRollup.objects.filter(env, project_id__in=projects, release_id__in=releases)
         .values(*pair_key)
         .annotate(
             n_sessions=Sum("sessions", filter=in_summary),
@@ -192,7 +189,7 @@ def health_data(
             last_hour=Max("hour"),
         )
         .order_by()
-    }
+    )
     # 2. Sessions per project (all releases), last 24 h.
     project_sessions = dict(
         SessionRollup.objects.filter(env, in_day, project_id__in=projects)
@@ -202,12 +199,11 @@ def health_data(
         .order_by()
     )
     # 3. Distinct users per pair: each did counts when its last (crashed) hour is in the window.
-    users = {
-        (row["project_id"], version_of[row["release_id"]]): row
-        for row in SessionUserSeen.objects.filter(
+    users = by_pair(
+        SessionUserSeen.objects.filter(
             env,
             project_id__in=projects,
-            release_id__in=ids,
+            release_id__in=releases,
             last_hour__gte=min(summary_start, day_start),
         )
         .values(*pair_key)
@@ -219,7 +215,7 @@ def health_data(
             n_users_24h=Count("did", distinct=True, filter=Q(last_hour__gte=day_start)),
         )
         .order_by()
-    }
+    )
     # 4. Distinct users per project (across releases), last 24 h.
     project_users = dict(
         ProjectUserSeen.objects.filter(env, project_id__in=projects, last_hour__gte=day_start)
@@ -229,84 +225,68 @@ def health_data(
         .order_by()
     )
     # 5. Duration percentiles of exited sessions per pair, computed in the database.
-    durations = {
-        (project_id, version_of[release_id]): quantiles
-        for (project_id, release_id), quantiles in duration_percentiles(
-            SessionDuration.objects.filter(
-                env, in_summary, project_id__in=projects, release_id__in=ids
-            )
-        ).items()
-    }
+    durations = duration_percentiles(
+        SessionDuration.objects.filter(
+            env, in_summary, project_id__in=projects, release_id__in=releases
+        )
+    )
     # 6. The stats series.
-    series = _stats(pairs, options, now, projects, version_of, env)
+    series = _stats(wanted, query, now, projects, releases, env)
 
-    result: dict[tuple[int, str], dict[str, Any]] = {}
-    for pair in pairs:
-        data = no_data(options, now)
+    result: dict[Pair, ReleaseHealth] = {}
+    for pair in wanted:
+        health = ReleaseHealth(series=series.get(pair) or empty_series(query, now))
         row = counters.get(pair)
-        user_row = users.get(pair) or {}
         if row is not None:
+            user_row = users.get(pair) or {}
             sessions = row["n_sessions"] or 0
             crashed = row["n_crashed"] or 0
             total_users = user_row.get("n_users") or 0
             fatal = crashed + (row["n_abnormal"] or 0) + (row["n_unhandled"] or 0)
-            data.update(
-                {
-                    "totalSessions": sessions or None,
-                    "totalUsers": total_users or None,
-                    "sessionsCrashed": crashed,
-                    "sessionsErrored": max(0, (row["n_errored"] or 0) - fatal),
-                    "crashFreeSessions": 100 - crashed / sessions * 100 if sessions else None,
-                    "crashFreeUsers": (
-                        100 - (user_row.get("n_crashed_users") or 0) / total_users * 100
-                        if total_users
-                        else None
-                    ),
-                }
+            health.total_sessions = sessions or None
+            health.total_users = total_users or None
+            health.sessions_crashed = crashed
+            health.sessions_errored = max(0, (row["n_errored"] or 0) - fatal)
+            health.crash_free_sessions = 100 - crashed / sessions * 100 if sessions else None
+            health.crash_free_users = (
+                100 - (user_row.get("n_crashed_users") or 0) / total_users * 100
+                if total_users
+                else None
             )
-            data["durationP50"], data["durationP90"] = durations.get(pair, (None, None))
-            # Any stored data: the 24 h group is made of ints (DECISIONS.md).
-            sessions_24h = row["n_sessions_24h"] or 0
-            users_24h = user_row.get("n_users_24h") or 0
-            project_sessions_24h = project_sessions.get(pair[0]) or 0
-            project_users_24h = project_users.get(pair[0]) or 0
-            data.update(
-                {
-                    "totalSessions24h": sessions_24h,
-                    "totalUsers24h": users_24h,
-                    "totalProjectSessions24h": project_sessions_24h,
-                    "totalProjectUsers24h": project_users_24h,
-                    "adoption": _ratio_percent(users_24h, project_users_24h),
-                    "sessionsAdoption": _ratio_percent(sessions_24h, project_sessions_24h),
-                }
+            health.duration_p50, health.duration_p90 = durations.get(pair, (None, None))
+            # Any stored data: the 24 h group is made of ints (docs/decisions.md).
+            health.total_sessions_24h = row["n_sessions_24h"] or 0
+            health.total_users_24h = user_row.get("n_users_24h") or 0
+            health.total_project_sessions_24h = project_sessions.get(pair[0]) or 0
+            health.total_project_users_24h = project_users.get(pair[0]) or 0
+            health.adoption = _ratio_percent(health.total_users_24h, health.total_project_users_24h)
+            health.sessions_adoption = _ratio_percent(
+                health.total_sessions_24h, health.total_project_sessions_24h
             )
-            data["hasHealthData"] = bool(row["n_updates"]) or (
-                options.summary_period != "90d" and row["last_hour"] >= fallback_start
+            health.has_data = bool(row["n_updates"]) or (
+                query.summary_period != "90d" and row["last_hour"] >= fallback_start
             )
-        if options.stats_period and pair in series:
-            data["stats"] = {options.stats_period: series[pair]}
-        result[pair] = data
+        result[pair] = health
     return result
 
 
 def _stats(
-    pairs: list[tuple[int, str]],
-    options: HealthOptions,
+    wanted: set[Pair],
+    query: HealthQuery,
     now: datetime,
     projects: set[int],
-    version_of: dict[int, str],
+    releases: set[int],
     env: Q,
-) -> dict[tuple[int, str], list[list[int]]]:
-    """``[[ts, value], …]`` per pair with data; sessions per bucket, or distinct users."""
-    if not options.stats_period:
+) -> dict[Pair, list[tuple[int, int]]]:
+    """``[(ts, value), …]`` per pair with data; sessions per bucket, or distinct users."""
+    if not query.stats_period:
         return {}
-    rollup, _ = STATS_PERIODS[options.stats_period]
-    buckets = stats_buckets(options.stats_period, now)
+    rollup, _ = STATS_PERIODS[query.stats_period]
+    buckets = stats_buckets(query.stats_period, now)
     first = datetime.fromtimestamp(buckets[0], tz=UTC)
     end = buckets[-1] + rollup
     index = {ts: i for i, ts in enumerate(buckets)}
-    wanted = set(pairs)
-    values: dict[tuple[int, str], list[int]] = {}
+    values: dict[Pair, list[int]] = {}
 
     def slot(hour: datetime) -> int | None:
         ts = int(hour.timestamp())
@@ -314,40 +294,32 @@ def _stats(
             return None
         return index.get(ts - ts % rollup)
 
-    if options.stat == "users":
-        seen: dict[tuple[int, str], list[set[Any]]] = {}
+    scope = Q(env, project_id__in=projects, release_id__in=releases, hour__gte=first)
+    if query.stat == "users":
+        seen: dict[Pair, list[set[Any]]] = {}
         for project_id, release_id, hour, did in (
-            SessionUser.objects.filter(
-                env, project_id__in=projects, release_id__in=list(version_of), hour__gte=first
-            )
+            SessionUser.objects.filter(scope)
             .values_list("project_id", "release_id", "hour", "did")
             .order_by()
         ):
-            version = version_of[release_id]
             i = slot(hour)
-            if i is not None and (project_id, version) in wanted:
-                sets = seen.setdefault((project_id, version), [set() for _ in buckets])
+            if i is not None and (project_id, release_id) in wanted:
+                sets = seen.setdefault((project_id, release_id), [set() for _ in buckets])
                 sets[i].add(did)
         values = {pair: [len(s) for s in sets] for pair, sets in seen.items()}
     else:
         for project_id, release_id, hour, sessions in (
-            SessionRollup.objects.filter(
-                env, project_id__in=projects, release_id__in=list(version_of), hour__gte=first
-            )
+            SessionRollup.objects.filter(scope)
             .values("project_id", "release_id", "hour")
             .annotate(total=Sum("sessions"))
             .values_list("project_id", "release_id", "hour", "total")
             .order_by()
         ):
-            version = version_of[release_id]
             i = slot(hour)
-            if i is not None and (project_id, version) in wanted:
-                counts = values.setdefault((project_id, version), [0] * len(buckets))
+            if i is not None and (project_id, release_id) in wanted:
+                counts = values.setdefault((project_id, release_id), [0] * len(buckets))
                 counts[i] += sessions or 0
-    return {
-        pair: [[ts, count] for ts, count in zip(buckets, counts, strict=True)]
-        for pair, counts in values.items()
-    }
+    return {pair: list(zip(buckets, counts, strict=True)) for pair, counts in values.items()}
 
 
 def session_bounds(
