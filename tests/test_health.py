@@ -14,9 +14,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from releases.api.serializers import serialize_health
 from releases.health import reads, sorts
 from releases.health.adoption import maybe_refresh_adoption, refresh_adoption
-from releases.api.serializers import serialize_health
 from releases.health.reads import HealthQuery, ReleaseHealth
 from releases.models import (
     Environment,
