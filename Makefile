@@ -33,7 +33,7 @@ run: install
 test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	DEBUG=1 $(VENV)/bin/mypy accounts releases config
+	DEBUG=1 $(VENV)/bin/mypy accounts releases benchmarks config
 	DJANGO_SETTINGS_MODULE=config.settings_test $(PY) manage.py makemigrations --check --dry-run
 ifdef DATABASE_URL
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -99,10 +99,6 @@ class OrganizationMember(models.Model):
     def __str__(self) -> str:
         return f"{self.user} in {self.organization} ({self.role})"
 
-    @property
-    def scopes(self) -> frozenset[str]:
-        return scope_names.ROLE_SCOPES[self.role]
-
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()

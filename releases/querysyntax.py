@@ -1,8 +1,8 @@
 """Sentry's search query grammar: turn a ``query`` string into a small, typed syntax tree.
 
 This module is pure: no Django, no knowledge of which keys exist. It reproduces the grammar of
-Sentry's ``event_search`` (spec/search-syntax.md §1) and its error messages (§2), with our
-product decisions (spec/DECISIONS.md): ``AND``, ``OR`` and parentheses are supported, ``AND``
+Sentry's ``event_search`` (docs/search.md §1) and its error messages (§2), with our
+product decisions (docs/decisions.md): ``AND``, ``OR`` and parentheses are supported, ``AND``
 (explicit or implicit, by adjacency) binds tighter than ``OR``, and the operator words are
 case-insensitive whole words. The filter backend validates keys and gives values a meaning.
 
@@ -16,14 +16,14 @@ The tree
   ``has:x`` and ``is:x`` are ordinary terms with the key ``has`` / ``is``: the backend
   decides whether it supports them. Aggregate filters (``count():>10``, events search) are
   terms too, keyed by the normalised function text (``count()``, ``p95(a, b)``).
-- :class:`FreeText` for text that is not a filter. As in Sentry (§1.10), a run of consecutive
-  unquoted words is *one* token: the spaces inside the run are kept and the spaces around it
-  are dropped, so ``hello   there`` is ``FreeText("hello   there")`` and ``1.0 (1234)`` stays
-  together for the backend's ``X (Y)`` build-code rule. A filter or an operator word ends the
-  run. A quoted string on its own is a separate token (``\\"`` unescaped; ``""`` is dropped).
-  Free text has no wildcards and no escapes beyond that: ``1.2.*`` is literal text. Several
-  tokens are several leaves joined by AND; each is matched on its own (our product rule: free
-  text is matched against the free-text words only, never the whole raw query).
+- :class:`FreeText` for text that is not a filter. As in Sentry (docs/search.md §1.10), a run of
+  consecutive unquoted words is *one* token: the spaces inside the run are kept and the spaces
+  around it are dropped, so ``hello   there`` is ``FreeText("hello   there")`` and ``1.0 (1234)``
+  stays together for the backend's ``X (Y)`` build-code rule. A filter or an operator word ends the
+  run. A quoted string on its own is a separate token (``\\"`` unescaped; ``""`` is dropped). Free
+  text has no wildcards and no escapes beyond that: ``1.2.*`` is literal text. Several tokens are
+  several leaves joined by AND; each is matched on its own (our product rule: free text is matched
+  against the free-text words only, never the whole raw query).
 - :class:`And` / :class:`Or` with at least two children. Same-operator chains are flattened
   and parenthesised groups are dissolved into the tree, so ``(a b) c`` is ``And(a, b, c)``.
 
@@ -149,7 +149,7 @@ class Wildcard(enum.Enum):
 
 WILDCARD: Final = Wildcard.STAR
 
-# Sentry's exact messages (spec §2).
+# Sentry's exact messages (docs/search.md §2).
 _PARSE_ERROR: Final = (
     "Parse error at '{context}' (column {column}). This is commonly caused by unmatched "
     "parentheses. Enclose any text in double quotes."

@@ -37,7 +37,7 @@ SKIP_MARKER = "#skipsentry"
 MAX_AUTHOR_EMAIL = 75
 
 
-# Health data this recent keeps a release from being deleted (release-api.md §4.4).
+# Health data this recent keeps a release from being deleted (docs/api.md §4.4).
 HEALTH_DATA_DAYS = timedelta(days=90)
 
 
@@ -54,7 +54,7 @@ class DomainError(Exception):
 
 
 class ReleaseConflict(DomainError):
-    """A write lost a uniqueness race (release-api.md §5.6 step 3): 409."""
+    """A write lost a uniqueness race (docs/api.md §5.6 step 3): 409."""
 
     default_message = "Could not create the release it conflicts with existing data"
 
@@ -66,7 +66,7 @@ class RepositoryConflict(DomainError):
 
 
 class ReleaseInUse(DomainError):
-    """DELETE refused because the release still has issues or health data (§4.4): 400."""
+    """DELETE refused: the release still has issues or health data (docs/api.md §4.4): 400."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ def release_create(
     defaults: dict[str, Any] | None = None,
     status: int | None = None,
 ) -> tuple[Release, bool, list[Project]]:
-    """Get or create a release, apply ``status`` and link ``projects`` (release-api.md §5.6).
+    """Get or create a release, apply ``status`` and link ``projects`` (docs/api.md §5.6).
 
     Returns the release, whether it was created, and the projects newly linked.
     ``defaults`` (ref, url, date_released, owner, date_added) apply on creation only; ``status``
@@ -143,10 +143,10 @@ def release_update(
     date_released: datetime | None = None,
     status: int | None = None,
 ) -> Release:
-    """Apply PUT's scalar fields (release-api.md §4.2 step 4).
+    """Apply PUT's scalar fields (docs/api.md §4.2 step 4).
 
     As in Sentry, empty values do not clear ``ref``, ``url`` or ``dateReleased``. Unlike
-    Sentry, ``status`` open un-archives (DECISIONS.md).
+    Sentry, ``status`` open un-archives (docs/decisions.md).
     """
     changes: dict[str, Any] = {"ref": ref, "url": url, "date_released": date_released}
     changes = {field: value for field, value in changes.items() if value}
@@ -167,7 +167,7 @@ def release_set_commits_and_refs(
     refs: Sequence[RefData] | None = None,
     head_commits: Sequence[RefData] | None = None,
 ) -> None:
-    """The ``commits``, ``refs`` and ``headCommits`` of POST and PUT (release-api.md §4.2).
+    """The ``commits``, ``refs`` and ``headCommits`` of POST and PUT (docs/api.md §4.2).
 
     Non-empty ``commits`` replace the release's commits. ``refs`` (or, when they are empty,
     the deprecated ``headCommits``) must name existing active repositories; with no provider
@@ -285,7 +285,7 @@ def _commit_get_or_create(repository: Repository, key: str) -> Commit:
 
 @transaction.atomic
 def release_delete(*, release: Release) -> None:
-    """Delete a release unless issues or recent health data refer to it (§4.4)."""
+    """Delete a release unless issues or recent health data refer to it (docs/api.md §4.4)."""
     has_new_issues = (
         IssueGroup.objects.filter(first_release=release).exists()
         or ReleaseProject.objects.filter(release=release, new_groups__gt=0).exists()
@@ -327,7 +327,7 @@ def _author_email(name: str | None, email: str | None) -> str | None:
 
 @transaction.atomic
 def release_set_commits(*, release: Release, commits: Iterable[CommitData]) -> None:
-    """Replace the release's commits (release-api.md §4.3) and its stored counters.
+    """Replace the release's commits (docs/api.md §4.3) and its stored counters.
 
     Commits whose message holds ``#skipsentry`` are dropped; the newest becomes ``lastCommit``.
     A provided message, author or timestamp overwrites the stored one. A fixed number of

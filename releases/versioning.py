@@ -1,8 +1,8 @@
 """Release version parsing compatible with Sentry (sentry-release-parser v1.4).
 
 A pure-Python re-implementation of the parser Sentry uses through Relay's
-``sentry_relay.processing.parse_release`` (see ``release-api.md`` §2.2 and
-``search-syntax.md`` §3.4), plus Sentry's API-level version validation (§5.5).
+``sentry_relay.processing.parse_release`` (see ``docs/api.md`` §2.2 and
+``docs/search.md`` §3.4), plus Sentry's API-level version validation (docs/api.md §5.5).
 No Django imports, so it can be used from models, serializers, search and tests.
 
 Public API:
@@ -41,7 +41,7 @@ Decisions (where the spec left room):
   store the parser's ``0`` there, which would make ``pkg@18446744073709551616.1``
   equal to ``0.1`` in searches and sorts). **The package column is
   ``None`` for non-semver releases** (``control@abc123`` stores no package), matching
-  ``search-syntax.md`` §3.4 and Sentry, so ``release.package:control`` does not match
+  ``docs/search.md`` §3.4 and Sentry, so ``release.package:control`` does not match
   it and "has a package" stays equivalent to "is semver".
 - ``prerelease`` is ``""`` whenever there is no pre-release, including non-semver
   rows (Sentry leaves NULL there); test semver-ness with ``major is not None``.
@@ -391,7 +391,7 @@ def is_valid_version(version: str) -> bool:
 
 
 def validate_version(version: str) -> str | None:
-    """The error a POST with this ``version`` gets (§5.5), or ``None`` if it is fine.
+    """The error a POST with this ``version`` gets (docs/api.md §5.5), or ``None`` if it is fine.
 
     The version is *not* trimmed. Checks run in DRF's order, so an empty string gets
     DRF's blank message and a version over 200 characters DRF's ``max_length`` one.

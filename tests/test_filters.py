@@ -321,5 +321,6 @@ def test_latest_costs_the_same_queries_for_one_or_many_projects(api_client, org,
 
     assert count() == one
     listed = search(api_client, "release:latest", project="-1").json()
-    # Two releases, the newest not semver: that project does not follow semver (§3.3).
+    # Two releases, the newest not semver: that project does not follow semver
+    # (docs/search.md §3.3).
     assert {r["version"] for r in listed} == {"one@1.0.0", *(f"plain-{i}" for i in range(4))}

@@ -53,7 +53,7 @@ def stats_at(data: dict[str, Any], key: str, moment: datetime) -> int:
 
 
 def example_vector(client: APIClient, project: Project, now: datetime) -> None:
-    """release-health.md §1.5: all updates started now, environment prod, one did."""
+    """docs/health.md §1.5: all updates started now, environment prod, one did."""
     a, b, c = (f"0000000{i}-0000-4000-8000-000000000000" for i in "abc")
     send_sessions(
         client,

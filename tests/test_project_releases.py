@@ -46,7 +46,7 @@ def test_org_list_shows_open_releases_of_member_projects_newest_first(
     ReleaseFactory(organization=org, version="no-projects")
     hidden = ProjectFactory(organization=org, teams=[TeamFactory(organization=org)])
     ReleaseFactory(organization=org, version="other-team", projects=[hidden])
-    org.open_membership = True  # does not widen the default list (release-api.md §6.3)
+    org.open_membership = True  # does not widen the default list (docs/api.md §6.3)
     org.save()
 
     response = api_client.get(ORG_URL)

@@ -1,4 +1,4 @@
-"""Tests for the search query parser (spec/search-syntax.md §1 and §2, DECISIONS.md)."""
+"""Tests for the search query parser (docs/search.md §1 and §2, docs/decisions.md)."""
 
 from __future__ import annotations
 
@@ -212,7 +212,7 @@ def test_parse_keeps_written_operator_when_comparison(query: str, expected: Node
         ("(release:[a,b])", t("release", ("a", "b"), "IN")),
         ("release:[a,b] release:c", and_(t("release", ("a", "b"), "IN"), t("release", "c"))),
         ("release:[a,b]\tx", and_(t("release", ("a", "b"), "IN"), ft("\tx"))),
-        # Not lists: Sentry reads these as text values (§1.5).
+        # Not lists: Sentry reads these as text values (docs/search.md §1.5).
         ("release:[h e]", and_(t("release", "[h"), ft("e]"))),
         ("release:[a, ,b]", and_(t("release", "[a,"), ft(",b]"))),
         ("release:[ a,b]", and_(t("release", "["), ft("a,b]"))),

@@ -40,18 +40,18 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 
-# A copy of ../shared/reference/release-details.example.json, the documented example response.
+# The documented example response of docs/api.md (a copy of Sentry's, kept with the tests).
 EXAMPLE_PATH = Path(__file__).resolve().parent / "data/release-details.example.json"
 EXAMPLE_URL = "/api/0/organizations/sentry/releases/control@abc123/?health=1&adoptionStages=1"
 
 # Where our answer may differ from the hand-written example, and why.
 EXPECTED_DIFFERENCES = {
     ".id",  # database id
-    ".versionInfo.description",  # the real parser gives "control@abc123" (release-api.md §2.2)
+    ".versionInfo.description",  # the real parser gives "control@abc123" (docs/api.md §2.2)
     ".versionInfo.buildHash",  # "abc123" is no hash length under the parser: null
     ".lastCommit.pullRequest.repository.url",  # the example shows two urls for one repository
-    ".lastDeploy.id",  # a string id (DECISIONS.md)
-    ".authors[0].id",  # a string id (DECISIONS.md)
+    ".lastDeploy.id",  # a string id (docs/decisions.md)
+    ".authors[0].id",  # a string id (docs/decisions.md)
 }
 VOLATILE = {"id", "avatarUrl", "dateCreated"}
 
@@ -64,7 +64,7 @@ def flatten(value: Any, path: str = "") -> dict[str, Any]:
             items.update(flatten(child, f"{path}.{key}"))
         return items or {path: {}}
     if isinstance(value, list) and path.endswith(".24h"):
-        return {path: "stats"}  # bucket layout follows healthStatsPeriod (DECISIONS.md)
+        return {path: "stats"}  # bucket layout follows healthStatsPeriod (docs/decisions.md)
     if isinstance(value, list):
         items = {}
         for index, child in enumerate(value):
@@ -349,7 +349,7 @@ def test_unknown_environment_with_project_is_404(api_client, org, project, relea
     assert response.status_code == 404
 
 
-# --- currentProjectMeta navigation (release-api.md §7, cases 7-10) -----------------------------
+# --- currentProjectMeta navigation (docs/api.md §7, cases 7-10) -----------------------------
 
 
 @pytest.fixture
@@ -449,7 +449,7 @@ def test_summary_period_does_not_filter_navigation(api_client, org, project, thr
     )  # fmt: skip
 
 
-# --- Authentication and access (release-api.md §6) ---------------------------------------------
+# --- Authentication and access (docs/api.md §6) ---------------------------------------------
 
 
 def test_no_credentials_is_401(anon_client, org, release):
@@ -572,7 +572,7 @@ def test_release_on_two_projects_visible_through_either(api_client, org, project
 
     body = api_client.get(url(org, release.version)).json()
 
-    # projects are not filtered by the caller's access (release-api.md §2.6)
+    # projects are not filtered by the caller's access (docs/api.md §2.6)
     assert {p["slug"] for p in body["projects"]} == {project.slug, other.slug}
 
 

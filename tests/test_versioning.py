@@ -1,7 +1,7 @@
 """Tests for releases.versioning: Sentry's release parser, versionInfo and semver columns.
 
 Pure functions only: no database, no Django settings needed. Vectors come from
-release-api.md §2.2 / §5.5 / §7 and from sentry-release-parser's snapshot tests.
+docs/api.md §2.2 / §5.5 / §7 and from sentry-release-parser's snapshot tests.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def must_parse(version: str) -> ParsedVersion:
     return result
 
 
-# --- release-api.md §2.2 table: every row ---------------------------------------------
+# --- docs/api.md §2.2 table: every row ---------------------------------------------
 
 SPEC_TABLE = [
     pytest.param(
@@ -767,7 +767,7 @@ def test_build_number_from_code(code: str | None, expected: int | None) -> None:
     assert build_number_from_code(code) == expected
 
 
-# --- POST validation (release-api.md §5.5 and §7 item 19) ------------------------------
+# --- POST validation (docs/api.md §5.5 and §7 item 19) ------------------------------
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 """Input serializers of the write endpoints: releases, commits, refs, deploys and repositories.
 
-They validate with Sentry's messages (release-api.md §4.1 and §5.5) and turn the wire format
+They validate with Sentry's messages (docs/api.md §4.1 and §5.5) and turn the wire format
 into the keyword arguments of ``services.py``. Unknown keys are ignored, as in Sentry.
 """
 
@@ -112,7 +112,7 @@ class HeadCommitSerializer(serializers.Serializer):
 
 
 class ReleaseUpdateSerializer(serializers.Serializer):
-    """``PUT …/releases/{version}/`` (release-api.md §4.1)."""
+    """``PUT …/releases/{version}/`` (docs/api.md §4.1)."""
 
     ref = _optional_text(MAX_VERSION_LENGTH)
     url = serializers.URLField(required=False, allow_null=True, allow_blank=True, max_length=200)
@@ -138,7 +138,7 @@ class ReleaseUpdateSerializer(serializers.Serializer):
 
 
 class ReleaseCreateSerializer(ReleaseUpdateSerializer):
-    """``POST …/releases/`` (release-api.md §5.5). Context: ``access`` (the caller's Access)."""
+    """``POST …/releases/`` (docs/api.md §5.5). Context: ``access`` (the caller's Access)."""
 
     version = serializers.CharField(trim_whitespace=False, allow_blank=True)
     projects = serializers.ListField()

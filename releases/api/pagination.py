@@ -1,4 +1,4 @@
-"""Sentry's offset cursor pagination and its ``Link`` header (release-api.md §5.4)."""
+"""Sentry's offset cursor pagination and its ``Link`` header (docs/api.md §5.4)."""
 
 from __future__ import annotations
 

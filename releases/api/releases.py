@@ -192,7 +192,8 @@ class ReleaseViewSet(ReleaseEndpoint, viewsets.GenericViewSet):
     # -- writes ---------------------------------------------------------------------------
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        """Idempotent upsert: 201 when created or projects were added, else 208 (§5.6)."""
+        """Idempotent upsert (docs/api.md §5.6): 201 when created or projects were added, else
+        208."""
         serializer = self.create_serializer_class(
             data=request.data, context={"access": self.access}
         )
@@ -222,7 +223,8 @@ class ReleaseViewSet(ReleaseEndpoint, viewsets.GenericViewSet):
         return [*data["projects"]]
 
     def _check_existing_release_projects(self, version: str) -> None:
-        """Changing an existing release takes access to all of its projects (§5.6 step 4)."""
+        """Changing an existing release takes access to all of its projects (docs/api.md
+        §5.6 step 4)."""
         projects = Project.objects.filter(
             release_projects__release__organization=self.organization,
             release_projects__release__version=version,
@@ -254,7 +256,7 @@ class ReleaseViewSet(ReleaseEndpoint, viewsets.GenericViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def _written(self, release: Release, code: int) -> Response:
-        """The release as written, without event data (§5.6 step 10)."""
+        """The release as written, without event data (docs/api.md §5.6 step 10)."""
         release = self.get_queryset().with_serializer_relations().get(pk=release.pk)
         serializer = self.get_serializer(ReleaseEntry(release), output=WRITTEN)
         return Response(serializer.data, status=code)

@@ -1,8 +1,8 @@
-"""Adoption stages (release-health.md §3): the 10 %-over-6-hours rule, kept current.
+"""Adoption stages (docs/health.md §3): the 10 %-over-6-hours rule, kept current.
 
 :func:`refresh_adoption` is the periodic job; :func:`maybe_refresh_adoption` runs it for one
 organization at most once a minute and is called after each stored envelope, so that stages
-stay current with no extra process (DECISIONS.md). ``manage.py monitor_adoption`` runs it for
+stay current with no extra process (docs/decisions.md). ``manage.py monitor_adoption`` runs it for
 every organization, for cron.
 """
 

@@ -129,7 +129,7 @@ def valid_release(value: Any) -> str | None:
 
 
 def corrected(value: Any, drift: timedelta) -> datetime:
-    """A client timestamp moved by its envelope's clock drift (§6: ``sent_at``)."""
+    """A client timestamp moved by its envelope's clock drift (docs/health.md §6: ``sent_at``)."""
     try:
         return parse_timestamp(value) + drift
     except OverflowError:
@@ -205,7 +205,7 @@ def _release_attrs(payload: dict[str, Any]) -> tuple[str, str]:
 
 
 def read_session(item: Item, received: datetime, drift: timedelta) -> SessionUpdate:
-    """A ``session`` item (§6.3) or :class:`Drop`."""
+    """A ``session`` item (docs/health.md §6.3) or :class:`Drop`."""
     payload = _payload(item)
     release, environment = _release_attrs(payload)
     if payload.get("started") is None:
@@ -265,7 +265,8 @@ def read_session(item: Item, received: datetime, drift: timedelta) -> SessionUpd
 def read_aggregates(
     item: Item, received: datetime, drift: timedelta, dropped: Counter[tuple[str, str]]
 ) -> list[SessionUpdate]:
-    """A ``sessions`` item (§6.4): one update per non-zero status count of each bucket."""
+    """A ``sessions`` item (docs/health.md §6.4): one update per non-zero status count of
+    each bucket."""
     payload = _payload(item)
     release, environment = _release_attrs(payload)
     buckets = payload.get("aggregates")
@@ -321,7 +322,7 @@ def read_event(item: Item, received: datetime, drift: timedelta) -> EventData:
 
 
 def _grouping(payload: dict[str, Any]) -> tuple[str | None, str]:
-    """The group of an event (DECISIONS.md): ``fingerprint``, else exception, else message."""
+    """The group of an event (docs/decisions.md): ``fingerprint``, else exception, else message."""
     default: list[str] = []
     title = ""
     exception = payload.get("exception")

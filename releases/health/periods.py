@@ -36,7 +36,7 @@ def period_start(period: str, now: datetime) -> datetime:
 
 
 def stats_buckets(period: str, now: datetime) -> list[int]:
-    """Bucket start timestamps for ``period``, oldest first (release-api.md §2.9)."""
+    """Bucket start timestamps for ``period``, oldest first (docs/api.md §2.9)."""
     rollup, count = STATS_PERIODS[period]
     start = int(now.timestamp()) - rollup * count
     first = (start // rollup + 1) * rollup

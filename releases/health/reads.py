@@ -83,7 +83,7 @@ def empty_series(query: HealthQuery, now: datetime) -> list[tuple[int, int]]:
 
 
 # The order statistics that p50 and p90 interpolate between, for ``total`` values: index
-# k = floor((total - 1) * q) and k + 1 (release-health.md §1.3). Integer arithmetic only, so
+# k = floor((total - 1) * q) and k + 1 (docs/health.md §1.3). Integer arithmetic only, so
 # the same SQL runs on PostgreSQL and SQLite.
 _PERCENTILE_SQL = """
 SELECT project_id, release_id, MAX(total),

@@ -65,7 +65,7 @@ def health_sort_value(
     ``project`` is a project id, or the name of the row's project-id field; ``release`` names
     the row's release-id field (``"pk"`` on a Release queryset). ``sessions``/``users`` count
     in the summary window, the ``_24h`` variants in the last 24 h; the ``crash_free_*`` sorts
-    rank by crash *rate*, so the least crash-free release comes first (release-health.md §4).
+    rank by crash *rate*, so the least crash-free release comes first (docs/health.md §4).
     """
     if sort not in HEALTH_SORTS:
         raise ValueError(f"not a health sort: {sort}")

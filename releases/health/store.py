@@ -74,7 +74,7 @@ class _Context:
             ).select_related("release"):
                 self.releases[link.release.version] = link.release
             for version in sorted(missing - set(self.releases)):
-                # DECISIONS.md: an unknown version becomes an open release of the project.
+                # docs/decisions.md: an unknown version becomes an open release of the project.
                 release, _, _ = release_create(
                     organization=organization, version=version, projects=[self.project]
                 )

@@ -197,12 +197,6 @@ class ReleaseQuerySet(models.QuerySet["Release"]):
     def for_org(self, organization: Organization) -> ReleaseQuerySet:
         return self.filter(organization=organization)
 
-    def open(self) -> ReleaseQuerySet:
-        return self.filter(OPEN_STATUS)
-
-    def archived(self) -> ReleaseQuerySet:
-        return self.filter(status=ReleaseStatus.ARCHIVED)
-
     def with_serializer_relations(self) -> ReleaseQuerySet:
         """Everything the release serializer reads through foreign keys and prefetches."""
         return self.select_related(*SERIALIZER_RELATIONS).prefetch_related("owner__emails")
@@ -277,10 +271,6 @@ class Release(models.Model):
     @property
     def status_name(self) -> str:
         return "archived" if self.status == ReleaseStatus.ARCHIVED else "open"
-
-    @property
-    def is_semver(self) -> bool:
-        return self.major is not None
 
 
 class ReleaseProject(models.Model):
