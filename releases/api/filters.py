@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, cast
 
 import django_filters
 from django import forms
@@ -360,6 +360,12 @@ class ProjectReleaseFilterSet(SentryFilterSet):
         fields: list[str] = []
 
 
+class FilteredView(Protocol):
+    """A view that builds its FilterSet once per request."""
+
+    def get_filterset(self) -> SentryFilterSet: ...
+
+
 class ReleaseFilterBackend(django_filters.rest_framework.DjangoFilterBackend):
     """django-filter's backend on the view's own FilterSet, with Sentry's error answers.
 
@@ -368,7 +374,7 @@ class ReleaseFilterBackend(django_filters.rest_framework.DjangoFilterBackend):
     """
 
     def get_filterset(self, request: Request, queryset: QuerySet, view: APIView) -> Any:
-        return view.get_filterset()  # type: ignore[attr-defined]
+        return cast(FilteredView, view).get_filterset()
 
     def filter_queryset(self, request: Request, queryset: QuerySet, view: APIView) -> QuerySet:
         filterset: SentryFilterSet = self.get_filterset(request, queryset, view)
