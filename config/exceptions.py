@@ -1,17 +1,33 @@
-"""The API's exception handler: DRF's, plus Django ``ValidationError`` as a 400."""
+"""The API's exception handler: DRF's, plus Django ``ValidationError`` as a 400 and a database
+that is down or busy as a 503 with ``Retry-After`` (docs/reliability.md)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import exceptions
+from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from .errors import UNAVAILABLE_DETAIL, database_unavailable, retry_after
+
+
+class DatabaseUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = UNAVAILABLE_DETAIL
+    default_code = "database_unavailable"
+
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Other exceptions stay unhandled here; ``config.middleware.ApiErrorMiddleware`` answers
+    them with a JSON 500 and logs the traceback."""
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(as_serializer_error(exc))
+    elif database_unavailable(exc):
+        response = drf_exception_handler(DatabaseUnavailable(), context)
+        if response is not None:
+            response["Retry-After"] = str(retry_after())
+        return response
     return drf_exception_handler(exc, context)

@@ -39,6 +39,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that nothing below can answer an API call with an HTML error page.
+    "config.middleware.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -46,6 +48,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so that the transaction of a write request holds the view and nothing else.
+    "config.middleware.WriteTransactionMiddleware",
 ]
 
 # The API never answers with a redirect (sentry-cli does not follow them); every API route
@@ -70,14 +74,23 @@ TEMPLATES = [
     },
 ]
 
+# Writes are atomic per request (config.middleware.WriteTransactionMiddleware: unsafe methods
+# run in one transaction); reads run in autocommit and open no transaction. Not
+# ATOMIC_REQUESTS, which would make every GET a transaction (docs/reliability.md).
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-DATABASES["default"]["ATOMIC_REQUESTS"] = True
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Concurrent writers (sentry-cli steps, SDK traffic) wait for the lock instead of failing:
-    # transactions take the write lock up front, and WAL lets readers go on meanwhile.
+SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+# Seconds a SQLite write waits for the write lock before the request answers 503.
+SQLITE_BUSY_TIMEOUT = env.float("SQLITE_BUSY_TIMEOUT", default=5.0)
+if SQLITE:
+    # Write transactions take the write lock up front (BEGIN IMMEDIATE), waiting at most the
+    # busy timeout; WAL lets readers, which open no transaction, go on meanwhile.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        timeout=20, transaction_mode="IMMEDIATE", init_command="PRAGMA journal_mode=WAL;"
+        timeout=SQLITE_BUSY_TIMEOUT,
+        transaction_mode="IMMEDIATE",
+        init_command="PRAGMA journal_mode=WAL;",
     )
+# Retry-After (seconds) of the 503 answered while the database is down or busy.
+DATABASE_RETRY_AFTER = env.int("DATABASE_RETRY_AFTER", default=5)
 
 AUTH_USER_MODEL = "accounts.User"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
