@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
+from django.db import OperationalError, transaction
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from .models import ApiToken, hash_token
+
+logger = logging.getLogger(__name__)
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
@@ -40,9 +44,15 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         if token is None or (token.user is not None and not token.user.is_active):
             raise exceptions.AuthenticationFailed("Invalid token")
         now = timezone.now()
-        # Recorded at most once a minute per token, so reads stay cheap.
+        # Recorded at most once a minute per token, so reads stay cheap; best effort, so a busy
+        # database (a SQLite writer holding the lock) delays a read at most the busy timeout and
+        # never fails it. The savepoint keeps a write request's transaction usable.
         if token.last_used is None or (now - token.last_used).total_seconds() > 60:
-            ApiToken.objects.filter(pk=token.pk).update(last_used=now)
+            try:
+                with transaction.atomic():
+                    ApiToken.objects.filter(pk=token.pk).update(last_used=now)
+            except OperationalError:
+                logger.warning("could not record the last use of token %s", token.pk)
         return (token.user or AnonymousUser(), token)
 
     def authenticate_header(self, request: Request) -> str:

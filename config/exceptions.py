@@ -1,4 +1,6 @@
-"""The API's one exception handler: DRF's, plus the domain's errors mapped to status codes."""
+"""The API's one exception handler: DRF's, plus the domain's errors mapped to status codes,
+Django ``ValidationError`` as a 400, and a database that is down or busy as a 503 with
+``Retry-After`` (docs/reliability.md)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from releases.services import DomainError, ReleaseConflict, ReleaseInUse, RepositoryConflict
+
+from .errors import UNAVAILABLE_DETAIL, database_unavailable, retry_after
 
 DOMAIN_STATUS: dict[type[DomainError], int] = {
     ReleaseConflict: status.HTTP_409_CONFLICT,
@@ -27,9 +31,22 @@ class DomainRefusal(exceptions.APIException):
         self.status_code = DOMAIN_STATUS[type(exc)]
 
 
+class DatabaseUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = UNAVAILABLE_DETAIL
+    default_code = "database_unavailable"
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Other exceptions stay unhandled here; ``config.middleware.ApiErrorMiddleware`` answers
+    them with a JSON 500 and logs the traceback."""
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(as_serializer_error(exc))
     elif isinstance(exc, DomainError):
         exc = DomainRefusal(exc)
+    elif database_unavailable(exc):
+        response = drf_exception_handler(DatabaseUnavailable(), context)
+        if response is not None:
+            response["Retry-After"] = str(retry_after())
+        return response
     return drf_exception_handler(exc, context)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -34,12 +35,16 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "django_filters",
+    "axes",
+    "config",
     "accounts",
     "releases",
     "benchmarks",
 ]
 
 MIDDLEWARE = [
+    # First, so that nothing below can answer an API call with an HTML error page.
+    "config.middleware.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -47,6 +52,12 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Envelopes per DSN key and project; addresses with too many failed authentications.
+    "config.ratelimit.RateLimitMiddleware",
+    # Admin login throttling (django-axes).
+    "axes.middleware.AxesMiddleware",
+    # Last, so that the transaction of a write request holds the view and nothing else.
+    "config.middleware.WriteTransactionMiddleware",
 ]
 
 # The API never answers with a redirect (sentry-cli does not follow them); every API route
@@ -71,16 +82,60 @@ TEMPLATES = [
     },
 ]
 
+# Writes are atomic per request (config.middleware.WriteTransactionMiddleware: unsafe methods
+# run in one transaction); reads run in autocommit and open no transaction. Not
+# ATOMIC_REQUESTS, which would make every GET a transaction (docs/reliability.md).
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-DATABASES["default"]["ATOMIC_REQUESTS"] = True
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Concurrent writers (sentry-cli steps, SDK traffic) wait for the lock instead of failing:
-    # transactions take the write lock up front, and WAL lets readers go on meanwhile.
+SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+# Seconds a SQLite write waits for the write lock before the request answers 503.
+SQLITE_BUSY_TIMEOUT = env.float("SQLITE_BUSY_TIMEOUT", default=5.0)
+if SQLITE:
+    # Write transactions take the write lock up front (BEGIN IMMEDIATE), waiting at most the
+    # busy timeout; WAL lets readers, which open no transaction, go on meanwhile.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        timeout=20, transaction_mode="IMMEDIATE", init_command="PRAGMA journal_mode=WAL;"
+        timeout=SQLITE_BUSY_TIMEOUT,
+        transaction_mode="IMMEDIATE",
+        init_command="PRAGMA journal_mode=WAL;",
     )
+# Retry-After (seconds) of the 503 answered while the database is down or busy.
+DATABASE_RETRY_AFTER = env.int("DATABASE_RETRY_AFTER", default=5)
 
 AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    # Refuses a locked-out username+address before the password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# Rate limits (docs/reliability.md), DRF's notation ("1200/min", "30/hour"; "off" disables).
+# Generous defaults: a busy CI or SDK fleet never meets them; an abusive client does.
+RATE_LIMITS = {
+    "api_token": env.str("RATE_LIMIT_API_TOKEN", default="1200/min"),
+    "api_address": env.str("RATE_LIMIT_API_ADDRESS", default="3000/min"),
+    "auth_failure_address": env.str("RATE_LIMIT_AUTH_FAILURES", default="30/min"),
+    "envelope_key": env.str("RATE_LIMIT_ENVELOPE_KEY", default="6000/min"),
+    "envelope_project": env.str("RATE_LIMIT_ENVELOPE_PROJECT", default="12000/min"),
+}
+# Counters live in a cache shared by every worker and machine: by default a table in the
+# database on PostgreSQL (created by migrate), process memory on SQLite (one process, and no
+# write lock taken by reads). RATELIMIT_CACHE_URL takes any django-environ cache URL.
+CACHES = {
+    "default": env.cache("CACHE_URL", default="locmemcache://"),
+    "ratelimit": env.cache(
+        "RATELIMIT_CACHE_URL",
+        default="locmemcache://ratelimit" if SQLITE else "dbcache://ratelimit_cache",
+    ),
+}
+CACHES["ratelimit"].setdefault("OPTIONS", {}).setdefault("MAX_ENTRIES", 1_000_000)
+RATELIMIT_CACHE = "ratelimit"
+
+# Admin login: after AXES_FAILURE_LIMIT wrong passwords for one username from one address,
+# that pair is refused (429), even with the right password, for AXES_COOLOFF_MINUTES.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "en-us"
@@ -104,6 +159,12 @@ REST_FRAMEWORK = {
     # OPTIONS describes nothing: it answers 405 like any other unsupported method.
     "DEFAULT_METADATA_CLASS": None,
     "EXCEPTION_HANDLER": "config.exceptions.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "config.throttles.TokenRateThrottle",
+        "config.throttles.AddressRateThrottle",
+    ],
+    # Clients behind this many reverse proxies: their address is read from X-Forwarded-For.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=None),
 }
 
 LOGGING = {

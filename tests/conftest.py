@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from django.conf import settings
+from django.core.cache import caches
 from rest_framework.test import APIClient
 
 from accounts.models import Organization, OrganizationMember, Team, User
@@ -17,6 +19,13 @@ from tests.factories import (
     UserFactory,
     create_token,
 )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits() -> None:
+    """Each test starts with no request counted against any rate limit."""
+    caches[settings.RATELIMIT_CACHE].clear()
+
 
 DEFAULT_SCOPES = ["org:read", "project:read", "project:write", "project:releases"]
 

@@ -2,7 +2,8 @@
 
 ``python tests/sdk_client.py DSN RELEASE MODE`` where MODE is ``application`` (three user
 sessions: clean, a handled error, a crash through an unhandled exception) or ``request``
-(four WSGI requests through ``SentryWsgiMiddleware``, the last one raising). The SDK keeps
+(four WSGI requests through ``SentryWsgiMiddleware``, the last one raising) or ``flood`` (five
+errors one after another, to meet a rate limit). The SDK keeps
 its default transport and compression; it is closed so that everything is delivered.
 """
 
@@ -62,6 +63,16 @@ def request_mode() -> None:
             list(wrapped(environ, lambda status, headers, exc_info=None: None))
 
 
+def flood_mode() -> None:
+    """Five distinct errors, each delivered before the next is captured."""
+    for n in range(5):
+        sentry_sdk.capture_message(f"flood {n}", level="error")
+        sentry_sdk.flush(timeout=10)
+
+
+MODES = {"application": application_mode, "request": request_mode, "flood": flood_mode}
+
+
 def main(dsn: str, release: str, mode: str) -> None:
     if urlsplit(dsn).hostname != "127.0.0.1":
         raise SystemExit("refusing to send anywhere but 127.0.0.1")
@@ -74,7 +85,7 @@ def main(dsn: str, release: str, mode: str) -> None:
         auto_enabling_integrations=False,
         shutdown_timeout=10,
     )
-    application_mode() if mode == "application" else request_mode()
+    MODES[mode]()
     sentry_sdk.flush(timeout=10)
     sentry_sdk.get_client().close(timeout=10)
 

@@ -1,0 +1,59 @@
+"""The API's DRF throttles: per token (or signed-in user) and per client address.
+
+Rates come from ``RATE_LIMITS`` (read at each request, so tests can override them) and are
+counted in the shared rate-limit cache by :mod:`config.ratelimit`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.request import Request
+from rest_framework.throttling import BaseThrottle
+
+from accounts.models import ApiToken
+
+from . import ratelimit
+
+
+class FixedWindowThrottle(BaseThrottle):
+    scope = ""
+
+    def __init__(self) -> None:
+        self.wait_seconds: int | None = None
+
+    def ident(self, request: Request) -> str | None:
+        raise NotImplementedError
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        rate = ratelimit.rate(self.scope)
+        ident = self.ident(request) if rate is not None else None
+        if rate is None or ident is None:
+            return True
+        self.wait_seconds = ratelimit.hit(self.scope, ident, rate)
+        return self.wait_seconds is None
+
+    def wait(self) -> float | None:
+        return self.wait_seconds
+
+
+class TokenRateThrottle(FixedWindowThrottle):
+    """Keyed by the API token, else by the signed-in user; anonymous calls are not counted."""
+
+    scope = "api_token"
+
+    def ident(self, request: Request) -> str | None:
+        if isinstance(request.auth, ApiToken):
+            return f"token:{request.auth.pk}"
+        if request.user and request.user.is_authenticated:
+            return f"user:{request.user.pk}"
+        return None
+
+
+class AddressRateThrottle(FixedWindowThrottle):
+    """Keyed by the client address, whoever calls."""
+
+    scope = "api_address"
+
+    def ident(self, request: Request) -> str | None:
+        return self.get_ident(request)

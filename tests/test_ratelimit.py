@@ -1,0 +1,205 @@
+"""Rate limits: API calls per token and per address, failed authentication per address,
+envelopes per DSN key and per project, admin logins per username and address
+(docs/reliability.md)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from axes.models import AccessAttempt
+from django.conf import settings
+from django.core.management import call_command
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from config import ratelimit
+from releases.models import IssueGroup
+from tests.envelopes import envelope, event, item, post_envelope
+from tests.factories import UserFactory
+from tests.test_sdk import run_sdk
+
+pytestmark = pytest.mark.django_db
+
+RELEASES = "/api/0/organizations/acme/releases/"
+
+
+@pytest.fixture
+def limits(settings):
+    """``limits(scope="1/min", ...)``: lowers the given rate limits for this test."""
+
+    def lower(**rates: str) -> None:
+        settings.RATE_LIMITS = {**settings.RATE_LIMITS, **rates}
+
+    return lower
+
+
+def assert_too_many(response, detail: str | None = None) -> int:
+    assert response.status_code == 429, response.content
+    assert response["Content-Type"] == "application/json"
+    wait = int(response["Retry-After"])
+    assert 0 < wait <= 86400
+    if detail is not None:
+        assert response.json() == {"detail": detail}
+    return wait
+
+
+def test_a_token_over_its_rate_is_429_with_retry_after(api_client, org, limits):
+    limits(api_token="2/min")
+
+    answers = [api_client.get(RELEASES) for _ in range(3)]
+
+    assert [a.status_code for a in answers[:2]] == [200, 200]
+    assert_too_many(answers[2])
+    assert answers[2].json()["detail"].startswith("Request was throttled.")
+
+
+def test_the_token_limit_is_per_token(api_client, org, token, limits):
+    limits(api_token="1/min")
+    api_client.get(RELEASES)
+    other = APIClient()
+    other.credentials(HTTP_AUTHORIZATION=f"Bearer {token()}")
+
+    response = other.get(RELEASES)
+
+    assert response.status_code == 200, response.content
+
+
+def test_an_address_over_its_rate_is_429_whatever_the_token(api_client, org, token, limits):
+    limits(api_address="2/min")
+    api_client.get(RELEASES)
+    api_client.get(RELEASES)
+    other = APIClient()
+    other.credentials(HTTP_AUTHORIZATION=f"Bearer {token()}")
+
+    response = other.get(RELEASES)
+
+    assert_too_many(response)
+
+
+def test_many_bad_tokens_from_one_address_are_refused_then_even_a_good_one(api_client, org, limits):
+    limits(auth_failure_address="3/min")
+    bad = APIClient()
+    failures = []
+    for n in range(3):
+        bad.credentials(HTTP_AUTHORIZATION=f"Bearer guess-{n}")
+        failures.append(bad.get(RELEASES).status_code)
+
+    refused = bad.get(RELEASES)
+    good = api_client.get(RELEASES)
+
+    assert failures == [401, 401, 401]
+    detail = "Too many failed authentication attempts; retry later."
+    assert_too_many(refused, detail)
+    assert_too_many(good, detail)
+
+
+def test_the_counters_work_in_a_database_cache_whose_table_migrate_creates(
+    api_client, org, settings, limits
+):
+    settings.CACHES = {
+        **settings.CACHES,
+        "ratelimit": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "ratelimit_cache",
+        },
+    }
+    limits(api_token="1/min")
+    call_command("migrate", verbosity=0)  # creates the cache table (config.apps)
+
+    first, second = api_client.get(RELEASES), api_client.get(RELEASES)
+
+    assert first.status_code == 200, first.content
+    assert_too_many(second)
+
+
+# ---------------------------------------------------------------- envelopes
+
+
+def send_error(client, project):
+    return post_envelope(client, project, envelope(item("event", event(timestamp=timezone.now()))))
+
+
+@pytest.mark.parametrize(
+    ("scope", "limited"), [("envelope_key", "key"), ("envelope_project", "project")]
+)
+def test_an_envelope_over_its_rate_gets_relays_rate_limit_headers(
+    client, project, limits, scope, limited
+):
+    limits(**{scope: "1/hour"})
+
+    first, second = send_error(client, project), send_error(client, project)
+
+    assert first.status_code == 200, first.content
+    wait = assert_too_many(second, f"Rate limit exceeded for this {limited}.")
+    assert re.fullmatch(rf"{wait}::{limited}", second["X-Sentry-Rate-Limits"])
+
+
+def test_the_key_limit_counts_each_key_apart(client, project, limits):
+    limits(envelope_key="1/hour")
+    send_error(client, project)
+    other = project.keys.create(label="second")
+
+    response = post_envelope(
+        client,
+        project,
+        envelope(item("event", event(timestamp=timezone.now()))),
+        auth=False,
+        HTTP_X_SENTRY_AUTH=f"Sentry sentry_key={other.public_key}, sentry_version=7",
+    )
+
+    assert response.status_code == 200, response.content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_real_sdk_stops_sending_once_rate_limited(live_server, project, limits):
+    limits(envelope_key="1/day")
+    key = project.keys.get().public_key
+
+    run_sdk(live_server, project, "app@1.0.0", "flood")
+
+    # One envelope stored, one refused with X-Sentry-Rate-Limits, and the SDK dropped the
+    # other three without sending them.
+    rate = ratelimit.rate("envelope_key")
+    assert rate is not None
+    assert ratelimit.count("envelope_key", key, rate) == 2
+    assert IssueGroup.objects.filter(project=project).count() == 1
+
+
+# ---------------------------------------------------------------- admin login
+
+
+def log_in(client, password: str):
+    return client.post(
+        "/admin/login/?next=/admin/",
+        {"username": "root", "password": password},
+        REMOTE_ADDR="192.0.2.7",
+    )
+
+
+def test_admin_login_is_refused_after_too_many_wrong_passwords(client):
+    UserFactory(username="root", password="right-one", is_staff=True, is_superuser=True)
+
+    wrong = [log_in(client, f"wrong-{n}").status_code for n in range(settings.AXES_FAILURE_LIMIT)]
+    refused = log_in(client, "right-one")
+
+    assert wrong[:-1] == [200] * (settings.AXES_FAILURE_LIMIT - 1)  # the form again, with an error
+    assert wrong[-1] == 429
+    assert refused.status_code == 429
+    assert b"locked" in refused.content.lower()
+    assert "_auth_user_id" not in client.session
+
+
+def test_admin_login_works_again_once_the_cool_off_has_passed(client):
+    UserFactory(username="root", password="right-one", is_staff=True, is_superuser=True)
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        log_in(client, f"wrong-{n}")
+    AccessAttempt.objects.update(
+        attempt_time=timezone.now() - settings.AXES_COOLOFF_TIME - timedelta(seconds=1)
+    )
+
+    response = log_in(client, "right-one")
+
+    assert response.status_code == 302, response.content
+    assert client.session["_auth_user_id"]
