@@ -1,7 +1,14 @@
 """URLs of the releases app."""
 
+from django.urls import re_path
 from rest_framework.routers import SimpleRouter
 
+from .organizations import (
+    OrganizationDetailsEndpoint,
+    OrganizationIndexEndpoint,
+    OrganizationProjectsEndpoint,
+    ProjectIndexEndpoint,
+)
 from .views import ProjectReleaseViewSet, ReleaseViewSet, RepositoryViewSet
 
 # NUL never reaches a lookup: PostgreSQL text cannot hold it, so such paths are simply unknown.
@@ -13,4 +20,14 @@ router.register(rf"organizations/{ORG}/releases", ReleaseViewSet, "release")
 router.register(rf"organizations/{ORG}/repos", RepositoryViewSet, "repository")
 router.register(rf"projects/{ORG}/{PROJECT}/releases", ProjectReleaseViewSet, "project-release")
 
-urlpatterns = router.urls
+urlpatterns = [
+    re_path(r"^organizations/$", OrganizationIndexEndpoint.as_view(), name="organization-index"),
+    re_path(rf"^organizations/{ORG}/$", OrganizationDetailsEndpoint.as_view(), name="organization"),
+    re_path(
+        rf"^organizations/{ORG}/projects/$",
+        OrganizationProjectsEndpoint.as_view(),
+        name="organization-projects",
+    ),
+    re_path(r"^projects/$", ProjectIndexEndpoint.as_view(), name="project-index"),
+    *router.urls,
+]
