@@ -9,6 +9,7 @@ from .organizations import (
     OrganizationProjectsEndpoint,
     ProjectIndexEndpoint,
 )
+from .sessions import OrganizationSessionsEndpoint
 from .views import ProjectReleaseViewSet, ReleaseViewSet, RepositoryViewSet
 
 # NUL never reaches a lookup: PostgreSQL text cannot hold it, so such paths are simply unknown.
@@ -27,6 +28,11 @@ urlpatterns = [
         rf"^organizations/{ORG}/projects/$",
         OrganizationProjectsEndpoint.as_view(),
         name="organization-projects",
+    ),
+    re_path(
+        rf"^organizations/{ORG}/sessions/$",
+        OrganizationSessionsEndpoint.as_view(),
+        name="organization-sessions",
     ),
     re_path(r"^projects/$", ProjectIndexEndpoint.as_view(), name="project-index"),
     *router.urls,
