@@ -54,3 +54,21 @@ class OrganizationRepositoryPermission(ScopedPermission):
         "HEAD": frozenset({s.ORG_READ, s.ORG_WRITE, s.ORG_ADMIN, s.ORG_INTEGRATIONS, s.ORG_CI}),
         "POST": frozenset({s.ORG_WRITE, s.ORG_ADMIN, s.ORG_INTEGRATIONS}),
     }
+
+
+_ORG_READ = frozenset({s.ORG_READ, s.ORG_WRITE, s.ORG_ADMIN, s.ORG_CI})
+
+
+class OrganizationPermission(ScopedPermission):
+    """Sentry's ``OrganizationPermission`` for reads: organizations and their project lists.
+
+    ``org:ci`` reads the organization too: organization tokens may name their organization.
+    """
+
+    scope_map: ClassVar[dict[str, frozenset[str]]] = {"GET": _ORG_READ, "HEAD": _ORG_READ}
+
+
+class ProjectPermission(ScopedPermission):
+    """Sentry's ``ProjectPermission`` for reads: the caller's projects across organizations."""
+
+    scope_map: ClassVar[dict[str, frozenset[str]]] = {"GET": _READ, "HEAD": _READ}

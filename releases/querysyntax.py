@@ -43,9 +43,11 @@ backslashes; backslashes anywhere else are literal.
 Errors
 ------
 Every problem raises :class:`QuerySyntaxError` with Sentry's exact message where Sentry has
-one. They are reported in Sentry's order: first a query that cannot be read to its end
-(``Parse error at …``), then filter problems from left to right (empty values, bad quotes,
-empty list items, ``has:`` without a key), then the AND/OR structure, outermost level first.
+one. The whole text is parsed before any key is judged, as Sentry parses first and validates
+keys second: first a query that cannot be read to its end (``Parse error at …``), then filter
+problems from left to right (empty values, bad quotes, empty list items, ``has:`` without a
+key), then the AND/OR structure, outermost level first, and only then the keys (through
+``check_key``), in order of appearance.
 
 Deliberate differences from Sentry
 ----------------------------------
@@ -62,7 +64,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias
 
@@ -77,7 +79,6 @@ __all__ = [
     "Term",
     "Wildcard",
     "has_wildcard",
-    "iter_terms",
     "parse",
     "split_wildcard",
     "unescape",
@@ -205,29 +206,18 @@ def parse(text: str, *, check_key: Callable[[str], object] | None = None) -> Nod
     quotes is a parse error, as in Sentry.
 
     ``check_key``, when given, is called with the key of every :class:`Term` in query order
-    (including ``has``, ``is`` and aggregate keys), after the query is known to be readable
-    and before that term's own value errors. Raising :class:`QuerySyntaxError` from it makes
-    "the first problem from the left" win, the order in which Sentry reports an unknown key
-    next to a malformed value.
+    (including ``has``, ``is`` and aggregate keys), once the whole query is known to be
+    well-formed: a syntax error anywhere (quotes, empty values or list items, dangling or
+    doubled operators, parentheses) wins over an unknown key, as in Sentry.
 
     Raises :class:`QuerySyntaxError`.
     """
     items = _Parser(text).parse_query()
-    _check_filters(items, check_key)
-    if not items:
-        return None
-    return _resolve(items)
-
-
-def iter_terms(node: Node | None) -> Iterator[Term | FreeText]:
-    """Yield the leaves of a tree left to right (nothing for ``None``)."""
-    if node is None:
-        return
-    if isinstance(node, And | Or):
-        for child in node.children:
-            yield from iter_terms(child)
-    else:
-        yield node
+    _check_filters(items)
+    tree = _resolve(items) if items else None
+    if check_key is not None:
+        _check_keys(items, check_key)
+    return tree
 
 
 def has_wildcard(value: str) -> bool:
@@ -866,16 +856,23 @@ def _parse_error(text: str, position: int) -> QuerySyntaxError:
 # --- Checking and resolving the raw terms ----------------------------------------------------
 
 
-def _check_filters(items: Sequence[_Item], check_key: Callable[[str], object] | None) -> None:
-    """Report filter problems left to right, each key before its value (Sentry's visit order)."""
+def _check_filters(items: Sequence[_Item]) -> None:
+    """Report the first malformed filter value, left to right."""
     for item in items:
         if isinstance(item, _Filter):
-            if check_key is not None:
-                check_key(item.term.key)
             if item.error is not None:
                 raise QuerySyntaxError(*item.error)
         elif isinstance(item, _Group):
-            _check_filters(item.items, check_key)
+            _check_filters(item.items)
+
+
+def _check_keys(items: Sequence[_Item], check_key: Callable[[str], object]) -> None:
+    """Call ``check_key`` with every filter's key, left to right (groups included)."""
+    for item in items:
+        if isinstance(item, _Filter):
+            check_key(item.term.key)
+        elif isinstance(item, _Group):
+            _check_keys(item.items, check_key)
 
 
 def _resolve(items: Sequence[_Item]) -> Node:

@@ -19,6 +19,7 @@ from accounts.models import Organization
 from .models import (
     Commit,
     CommitAuthor,
+    CommitFileChange,
     Deploy,
     Environment,
     IssueGroup,
@@ -88,6 +89,8 @@ class CommitData:
     author_name: str | None = None
     author_email: str | None = None
     timestamp: datetime | None = None
+    # (path, type) pairs: the files the commit added (A), deleted (D) or modified (M).
+    patch_set: tuple[tuple[str, str], ...] = ()
 
 
 @transaction.atomic
@@ -387,6 +390,8 @@ def release_set_commits(*, release: Release, commits: Iterable[CommitData]) -> N
     Commit.objects.bulk_create(new, ignore_conflicts=True)  # a concurrent insert is reused
     stored = _stored_commits(wanted) if new else stored
 
+    _store_file_changes(organization_id, kept, repositories, default_repository, stored)
+
     ReleaseCommit.objects.filter(release=release).delete()
     ReleaseCommit.objects.bulk_create(
         [
@@ -408,6 +413,29 @@ def release_set_commits(*, release: Release, commits: Iterable[CommitData]) -> N
             if repository_id not in existing
         ]
     )
+
+
+def _store_file_changes(
+    organization_id: int,
+    commits: Iterable[CommitData],
+    repositories: Mapping[str, Repository],
+    default_repository: str,
+    stored: Mapping[tuple[int, str], Commit],
+) -> None:
+    """Record each commit's ``patch_set`` in one insert; files already recorded are kept,
+    as Sentry keeps them."""
+    changes: dict[tuple[int, str], CommitFileChange] = {}
+    for data in commits:
+        commit = stored[(repositories[data.repository or default_repository].pk, data.id)]
+        for path, kind in data.patch_set:
+            changes.setdefault(
+                (commit.pk, path),
+                CommitFileChange(
+                    organization_id=organization_id, commit=commit, filename=path, type=kind
+                ),
+            )
+    if changes:
+        CommitFileChange.objects.bulk_create(changes.values(), ignore_conflicts=True)
 
 
 def _stored_commits(wanted: Mapping[tuple[int, str], object]) -> dict[tuple[int, str], Commit]:

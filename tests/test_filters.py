@@ -235,7 +235,14 @@ ERRORS = [
      "Invalid key for this search: transaction"),
     ("release:foo has:release", "Invalid key for this search: has"),
     ("is:unresolved", "Invalid key for this search: is"),
-    ("user.email:x release:", "Invalid key for this search: user.email"),
+    # Syntax errors anywhere come before unknown keys (Sentry parses, then validates keys).
+    ("user.email:x release:", "Empty string after 'release:'"),
+    ("a:b AND c:d AND", "Condition is missing on the right side of 'AND' operator"),
+    ("a:b OR OR c:d", "Missing condition in between two condition operators: 'OR OR'"),
+    ("a:b release:[x, ]", "Lists should not have empty values"),
+    ("a:b (release:x", "Parse error at 'a:b (relea' (column 5). This is commonly caused by "
+                       "unmatched parentheses. Enclose any text in double quotes."),
+    ("release:x AND (a:b OR c:d)", "Invalid key for this search: a"),
     ("release:", "Empty string after 'release:'"),
     ("release:[a, ]", "Lists should not have empty values"),
     ("(release:a", "Parse error at '(relea' (column 1). This is commonly caused by unmatched "

@@ -18,7 +18,6 @@ from releases.querysyntax import (
     Term,
     Wildcard,
     has_wildcard,
-    iter_terms,
     parse,
     split_wildcard,
     unescape,
@@ -652,16 +651,36 @@ def reject_all_but_release(key: str) -> None:
 @pytest.mark.parametrize(
     ("query", "message"),
     [
-        ("transaction:foo release:", "Invalid key for this search: transaction"),
+        # Syntax first, wherever it is: the whole text is parsed before any key is judged.
+        ("a:b AND c:d AND", "Condition is missing on the right side of 'AND' operator"),
+        ("a:b c:d OR", "Condition is missing on the right side of 'OR' operator"),
+        ("OR transaction:foo", "Condition is missing on the left side of 'OR' operator"),
+        ("a:1 AND OR b:2", "Missing condition in between two condition operators: 'AND OR'"),
+        ("(a:1 OR b:2) AND", "Condition is missing on the right side of 'AND' operator"),
+        ("(a:1 AND) release:x", "Condition is missing on the right side of 'AND' operator"),
+        ("transaction:foo release:", "Empty string after 'release:'"),
         ("release: transaction:foo", "Empty string after 'release:'"),
-        ('has:"hi there"', "Invalid key for this search: has"),
+        ("transaction:foo release:[a, ]", "Lists should not have empty values"),
+        (
+            'transaction:foo release:a"b',
+            "Invalid quote at 'a\"b': quotes must enclose text or be escaped.",
+        ),
+        (
+            "transaction:foo has:",
+            'Invalid format for "has" search: was expecting a field or tag instead',
+        ),
+        ("transaction:foo )", parse_error("foo )", 17)),
+        ("transaction:foo (release:a", parse_error("foo (relea", 17)),
+        ('has:"hi there"', 'Invalid format for "has" search: was expecting a field or tag instead'),
+        # Then the keys, in order of appearance.
+        ("has:release", "Invalid key for this search: has"),
         ("is:unresolved", "Invalid key for this search: is"),
-        ("OR transaction:foo", "Invalid key for this search: transaction"),
+        ("release:a (b:1 OR c:2)", "Invalid key for this search: b"),
+        ("release:a OR c:2 b:1", "Invalid key for this search: c"),
         (
             "(transaction:foo AND release:abc) OR (transaction:[bar,baz] AND release:def)",
             "Invalid key for this search: transaction",
         ),
-        ("transaction:foo )", parse_error("foo )", 17)),
     ],
 )
 def test_parse_reports_key_error_in_query_order_when_check_key_given(
@@ -681,20 +700,13 @@ def test_parse_calls_check_key_for_every_term_key_in_order() -> None:
     assert seen == ["a", "b", "c", "has", "count()", "e"]
 
 
-# --- iter_terms ----------------------------------------------------------------------------------
+def test_parse_calls_check_key_only_when_query_is_well_formed() -> None:
+    seen: list[str] = []
 
+    with pytest.raises(QuerySyntaxError):
+        parse("a:1 b:2 AND", check_key=seen.append)
 
-@pytest.mark.parametrize(
-    ("query", "expected"),
-    [
-        ("", []),
-        ("a:1", [A]),
-        ("x (a:1 OR b:2) y", [ft("x"), A, B, ft("y")]),
-        ("(a:1 OR (b:2 c:3)) d:4", [A, B, C, D]),
-    ],
-)
-def test_iter_terms_yields_leaves_left_to_right(query: str, expected: list[Node]) -> None:
-    assert list(iter_terms(parse(query))) == expected
+    assert seen == []
 
 
 # --- Wildcard helpers ----------------------------------------------------------------------------

@@ -64,7 +64,7 @@ def test_commits_are_listed_newest_first_with_string_ids(api_client: APIClient, 
     assert body[0]["author"] == {"name": "Dev", "email": "Dev@Example.com"}
     assert body[0]["repository"]["id"] == str(Repository.objects.get(name="acme/app").pk)
     assert body[1]["repository"]["name"] == f"organization-{release.organization_id}"
-    assert "releases" not in body[0]
+    assert [r["version"] for r in body[0]["releases"]] == [release.version]
     assert 'rel="next"; results="false"' in response["Link"]
 
 
@@ -157,9 +157,9 @@ def test_commits_list_costs_a_constant_number_of_queries(
     assert len(response.json()) == 10
     assert len(one) == len(ten)
     # token, organization, membership, release, "sees one of its projects", commits page (with
-    # repository and author), pull requests, members matching the authors (a read opens no
-    # transaction: no savepoints)
-    with django_assert_num_queries(8):
+    # repository and author), the commits' releases, pull requests, members matching the
+    # authors (a read opens no transaction: no savepoints)
+    with django_assert_num_queries(9):
         api_client.get(url)
 
 

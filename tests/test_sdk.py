@@ -105,3 +105,31 @@ def test_request_mode_sessions_through_the_wsgi_middleware(live_server, api_clie
     assert body["newGroups"] == 1
     assert body["firstEvent"] is not None
     assert body["firstEvent"] == body["lastEvent"]
+
+
+def test_sessions_endpoint_totals_match_health_data_for_sdk_sessions(
+    live_server, api_client, project
+):
+    run_sdk(live_server, project, "app@4.0.0", "application")
+
+    data = release_details(api_client, project, "app@4.0.0")["projects"][0]["healthData"]
+    response = api_client.get(
+        "/api/0/organizations/acme/sessions/?field=sum(session)&field=count_unique(user)"
+        "&field=crash_free_rate(session)&field=crash_free_rate(user)&statsPeriod=14d"
+        f"&project={project.pk}&query=release:app@4.0.0"
+    )
+    by_status = api_client.get(
+        "/api/0/organizations/acme/sessions/?field=sum(session)&groupBy=session.status"
+        f"&statsPeriod=14d&project={project.pk}&query=release:app@4.0.0"
+    )
+
+    assert response.status_code == 200, response.content
+    totals = response.json()["groups"][0]["totals"]
+    assert totals["sum(session)"] == data["totalSessions"] == 3
+    assert totals["count_unique(user)"] == data["totalUsers"] == 3
+    assert totals["crash_free_rate(session)"] * 100 == data["crashFreeSessions"]
+    assert totals["crash_free_rate(user)"] * 100 == data["crashFreeUsers"]
+    statuses = {
+        g["by"]["session.status"]: g["totals"]["sum(session)"] for g in by_status.json()["groups"]
+    }
+    assert statuses == {"healthy": 1, "errored": 1, "crashed": 1, "abnormal": 0, "unhandled": 0}

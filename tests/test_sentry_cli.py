@@ -7,6 +7,7 @@ variables and no proxy, then checks its exit code, what it printed and the rows 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -490,3 +491,55 @@ def test_repos_list_empty(cli: SentryCli):
 
     assert result.returncode == 0, result.stderr
     assert "No repos found" in result.stdout
+
+
+# --- organizations list, projects list -----------------------------------------------------
+
+
+def table_rows(output: str) -> list[list[str]]:
+    """The cells of each body row of the table sentry-cli prints (header row first)."""
+    return [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in output.splitlines()
+        if line.startswith("|")
+    ]
+
+
+def test_organizations_list_prints_the_callers_organizations(cli: SentryCli, acme: Acme):
+    member = acme.organization.members.get()
+    other = OrganizationFactory(slug="globex", name="Globex Corp")
+    MemberFactory(organization=other, user=member.user)
+    OrganizationFactory(slug="hidden", name="Not Ours")
+    today = acme.organization.date_added.date().isoformat()
+
+    result = cli("organizations", "list")
+
+    assert result.returncode == 0, result.stderr
+    assert table_rows(result.stdout) == [
+        ["ID", "Name", "Slug", "Date Created", "Early Adopter", "Requires 2FA"],
+        [str(acme.organization.pk), "Acme", "acme", today, "false", "false"],
+        [str(other.pk), "Globex Corp", "globex", today, "false", "false"],
+    ]
+
+
+def test_projects_list_prints_the_projects_the_caller_can_access(cli: SentryCli, acme: Acme):
+    OrganizationFactory(slug="globex")
+    secret_team = TeamFactory(organization=acme.organization, slug="secret")
+    ProjectFactory(organization=acme.organization, slug="vault", teams=[secret_team])
+    team = acme.backend.teams.get()
+
+    result = cli("projects", "list", "--org", "acme")
+
+    assert result.returncode == 0, result.stderr
+    assert table_rows(result.stdout) == [
+        ["ID", "Slug", "Team", "Name"],
+        [str(acme.backend.pk), "backend", team.name, acme.backend.name],
+        [str(acme.web.pk), "web", team.name, acme.web.name],
+    ]
+
+
+def test_projects_list_of_an_unknown_organization_fails(cli: SentryCli):
+    result = cli("projects", "list", "--org", "nope")
+
+    assert result.returncode != 0
+    assert re.search(r"does not exist|not found", result.stderr, re.IGNORECASE), result.stderr

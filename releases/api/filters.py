@@ -348,12 +348,36 @@ class VersionSubstringFilter(_Filter):
         return qs.filter(free_text_q(value["query"])) if value["query"] else qs
 
 
-class ProjectReleaseFilterSet(SentryFilterSet):
-    """The project route's list: ``status`` as on the organization's list, and ``query`` a
-    version substring, never parsed (as in Sentry)."""
+class SeenInFilter(_Filter):
+    """Releases seen in one of the named environments of the route's project; unknown names
+    match nothing (as in Sentry)."""
 
+    def filter(self, qs: QuerySet, value: list[str]) -> QuerySet:
+        names = [name for name in value if name]
+        if not names:
+            return qs
+        rows = ReleaseProjectEnvironment.objects.filter(environment__name__in=names)
+        return qs.filter(pk__in=rows.filter(project=self.parent.project).values("release_id"))
+
+
+class _NamesField(_Field):
+    widget = _ListInput()
+
+    def parse(self, value: list[str]) -> list[str]:
+        return value
+
+
+class ProjectReleaseFilterSet(SentryFilterSet):
+    """The project route's list: ``environment`` names, ``status`` as on the organization's
+    list, and ``query`` a version substring, never parsed (as in Sentry)."""
+
+    environment = SeenInFilter(_NamesField)
     status = StatusFilter(StatusField, allow_empty=True)
     query = VersionSubstringFilter(_QueryTextField)
+
+    def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.project = project
 
     class Meta:
         model = Release

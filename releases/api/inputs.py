@@ -34,13 +34,24 @@ def _optional_text(max_length: int | None = None) -> serializers.CharField:
 
 
 class PatchSetItemSerializer(serializers.Serializer):
-    path = serializers.CharField(max_length=510)
+    """One ``patch_set`` item: ``{"path": ..., "type": "A" | "D" | "M"}``."""
+
+    path = serializers.CharField(max_length=510, trim_whitespace=False)
     type = serializers.CharField()
+
+    default_error_messages = {
+        "invalid": "Each patch_set item must be an object with a path and a type (A, D or M).",
+        "null": "Each patch_set item must be an object with a path and a type (A, D or M).",
+    }
 
     def validate_type(self, value: str) -> str:
         if value not in PATCH_TYPES:
             raise serializers.ValidationError(f"Commit patch_set type {value} is not supported.")
         return value
+
+    def to_internal_value(self, data: Any) -> tuple[str, str]:
+        values = super().to_internal_value(data)
+        return values["path"], values["type"]
 
 
 class CommitInputSerializer(serializers.Serializer):
@@ -54,7 +65,11 @@ class CommitInputSerializer(serializers.Serializer):
     author_name = _optional_text(128)
     author_email = _optional_text(200)
     timestamp = serializers.DateTimeField(required=False, allow_null=True)
-    patch_set = PatchSetItemSerializer(many=True, required=False, allow_null=True)
+    # A ListField, not ``many=True``: with ``many=True`` the list's ``allow_null`` reaches the
+    # items too, and ``[null]`` would pass.
+    patch_set = serializers.ListField(
+        child=PatchSetItemSerializer(), required=False, allow_null=True
+    )
 
     def to_internal_value(self, data: Any) -> CommitData:
         values = super().to_internal_value(data)
@@ -65,6 +80,7 @@ class CommitInputSerializer(serializers.Serializer):
             author_name=values.get("author_name") or None,
             author_email=values.get("author_email") or None,
             timestamp=values.get("timestamp"),
+            patch_set=tuple(values.get("patch_set") or ()),
         )
 
 

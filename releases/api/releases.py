@@ -7,6 +7,7 @@ from functools import cached_property
 from typing import Any, cast
 
 from django.db.models import Q, QuerySet
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from rest_framework import status, viewsets
 from rest_framework.exceptions import ValidationError
@@ -54,12 +55,12 @@ class ReleaseViewSet(ReleaseEndpoint, viewsets.GenericViewSet):
         """The list's FilterSet, built once per request (see :class:`ReleaseFilterBackend`)."""
         if not hasattr(self, "_filterset"):
             self._filterset = self.filterset_class(
-                self.request.query_params,
-                Release.objects.none(),
-                request=self.request,
-                access=self.access,
+                self.request.query_params, Release.objects.none(), **self.get_filterset_kwargs()
             )
         return self._filterset
+
+    def get_filterset_kwargs(self) -> dict[str, Any]:
+        return {"request": self.request, "access": self.access}
 
     def get_serializer(
         self, *args: Any, output: ReleaseOutput | None = None, **kwargs: Any
@@ -272,16 +273,24 @@ def _version(queryset: QuerySet[Release]) -> str | None:
 
 class ProjectReleaseViewSet(ProjectRouteMixin, ReleaseViewSet):
     """``/api/0/projects/{org}/{project}/releases/``: POST links the new release to that
-    project only; the list is the project's releases, newest first."""
+    project only; the list is the project's releases, newest released first."""
 
     create_serializer_class = ProjectReleaseCreateSerializer
     filterset_class = ProjectReleaseFilterSet  # type: ignore[assignment]
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         releases = cast(ReleaseQuerySet, self.filter_queryset(self.get_queryset()))
-        ordered = releases.with_serializer_relations().order_by("-date_added", "-id")
+        # Newest first by release date, else creation date, as in Sentry.
+        ordered = (
+            releases.with_serializer_relations()
+            .annotate(sort_date=Coalesce("date_released", "date_added"))
+            .order_by("-sort_date", "-id")
+        )
         entries = [ReleaseEntry(release) for release in self.paginate_queryset(ordered) or []]
         return self.get_paginated_response(self.get_serializer(entries, many=True).data)
+
+    def get_filterset_kwargs(self) -> dict[str, Any]:
+        return {**super().get_filterset_kwargs(), "project": self.project}
 
     def projects_to_link(self, data: dict[str, Any]) -> Sequence[Project]:
         return [self.project]

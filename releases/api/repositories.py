@@ -21,7 +21,8 @@ from .serializers import serialize_repository
 
 
 class RepositoriesView(OrganizationEndpoint, generics.ListCreateAPIView):
-    """List (by name; ``status`` and a ``query`` name substring) and create."""
+    """List (by name; ``status``, ``integration_id`` and a ``query`` name substring) and
+    create."""
 
     permission_classes = [OrganizationRepositoryPermission]
     pagination_class = CursorPagination
@@ -40,6 +41,8 @@ class RepositoriesView(OrganizationEndpoint, generics.ListCreateAPIView):
             queryset = queryset.filter(status__in=self.statuses[wanted])
         if query := params.get("query"):
             queryset = queryset.filter(name__icontains=query)
+        if integration_id := params.get("integration_id"):
+            queryset = queryset.filter(integration_id=integration_id)
         return queryset.order_by("name", "pk")
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:

@@ -70,6 +70,7 @@ def serialize_user(user: User, viewer: Any) -> dict[str, Any]:
         "email": user.email,
         "avatarUrl": gravatar_url(user.email),
         "isActive": user.is_active,
+        "isSuspended": False,  # nothing suspends users here; inactive ones are isActive false
         "hasPasswordAuth": user.password not in ("", "!") and user.has_usable_password(),
         "isManaged": user.is_managed,
         "dateJoined": iso(user.date_joined),
@@ -597,7 +598,7 @@ class ReleaseSerializer(serializers.Serializer):
 
 
 def serialize_commits(commits: Sequence[Commit], viewer: Any) -> list[dict[str, Any]]:
-    """Sentry's plain commit objects (no ``releases``) for a page, authors and PRs in batch.
+    """Sentry's commit objects, each with its ``releases``, for a page, in batch.
 
     Reads each commit's ``repository`` and ``author`` (select them with the commits).
     """
@@ -611,9 +612,5 @@ def serialize_commits(commits: Sequence[Commit], viewer: Any) -> list[dict[str, 
         + [pr.author for pr in pull_requests.values() if pr.author],
         viewer,
     )
-    result = []
-    for commit in commits:
-        data = _serialize_commit(commit, {}, pull_requests, resolver)
-        del data["releases"]
-        result.append(data)
-    return result
+    commit_releases = _commit_releases(list(commits))
+    return [_serialize_commit(c, commit_releases, pull_requests, resolver) for c in commits]

@@ -11,8 +11,15 @@ from .commits import (
     ReleaseCommitsView,
 )
 from .deploys import ProjectReleaseDeploysView, ReleaseDeploysView
+from .organizations import (
+    OrganizationDetailsEndpoint,
+    OrganizationIndexEndpoint,
+    OrganizationProjectsEndpoint,
+    ProjectIndexEndpoint,
+)
 from .releases import ProjectReleaseViewSet, ReleaseViewSet
 from .repositories import RepositoriesView
+from .sessions import OrganizationSessionsEndpoint
 
 # NUL never reaches a lookup: PostgreSQL text cannot hold it, so such paths are simply unknown.
 ORG = r"organizations/(?P<organization_id_or_slug>[^/\x00]+)"
@@ -24,6 +31,11 @@ COLLECTION: dict[str, Any] = {"get": "list", "post": "create"}
 ITEM: dict[str, Any] = {"get": "retrieve", "put": "update", "delete": "destroy"}
 
 urlpatterns = [
+    re_path(r"^organizations/$", OrganizationIndexEndpoint.as_view(), name="organization-index"),
+    re_path(rf"^{ORG}/$", OrganizationDetailsEndpoint.as_view(), name="organization"),
+    re_path(rf"^{ORG}/projects/$", OrganizationProjectsEndpoint.as_view()),
+    re_path(rf"^{ORG}/sessions/$", OrganizationSessionsEndpoint.as_view()),
+    re_path(r"^projects/$", ProjectIndexEndpoint.as_view(), name="project-index"),
     re_path(rf"^{ORG}/releases/$", ReleaseViewSet.as_view(COLLECTION), name="release-list"),
     re_path(rf"^{ORG}/{VERSION}/$", ReleaseViewSet.as_view(ITEM), name="release-detail"),
     re_path(rf"^{ORG}/{VERSION}/commits/$", ReleaseCommitsView.as_view()),

@@ -145,6 +145,29 @@ class Commit(models.Model):
         return self.key[:12]
 
 
+class CommitFileChange(models.Model):
+    """A file a commit added, deleted or modified (the ``patch_set`` of ``set-commits``), as
+    Sentry's ``CommitFileChange``."""
+
+    class Type(models.TextChoices):
+        ADDED = "A"
+        DELETED = "D"
+        MODIFIED = "M"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    commit = models.ForeignKey(Commit, on_delete=models.CASCADE, related_name="file_changes")
+    filename = models.TextField()
+    type = models.CharField(max_length=1, choices=Type.choices)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["commit", "filename"], name="unique_commit_file"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.filename}"
+
+
 class PullRequest(models.Model):
     class Status(models.TextChoices):
         OPEN = "open"
