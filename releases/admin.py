@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
 
-from .models import (
+from releases.models import (
     Commit,
     CommitAuthor,
     Deploy,
@@ -25,7 +25,9 @@ from .models import (
     ReleaseStatus,
     Repository,
 )
-from .services import release_refresh_commits, release_refresh_deploys
+from releases.services import release_refresh_commits, release_refresh_deploys
+
+ADMIN_CSS = {"all": ("releases/admin.css",)}
 
 
 class ProjectKeyInline(admin.TabularInline):
@@ -43,6 +45,9 @@ class ProjectAdmin(admin.ModelAdmin):
     list_filter = ("organization", "platform")
     search_fields = ("slug", "name")
     autocomplete_fields = ("organization", "teams")
+
+    class Media:
+        css = ADMIN_CSS
 
 
 @admin.register(Environment)
@@ -90,10 +95,29 @@ class PullRequestAdmin(admin.ModelAdmin):
 
 @admin.register(Deploy)
 class DeployAdmin(admin.ModelAdmin):
+    """Deploys edited one by one; the release's deploy count and last deploy follow."""
+
     list_display = ("__str__", "release", "environment", "date_started", "date_finished")
     list_select_related = ("release", "environment")
     search_fields = ("name", "release__version", "environment__name")
     autocomplete_fields = ("organization", "release", "environment")
+
+    def save_model(self, request: HttpRequest, obj: Deploy, form: Any, change: bool) -> None:
+        before = Deploy.objects.filter(pk=obj.pk).values_list("release_id", flat=True).first()
+        super().save_model(request, obj, form, change)
+        release_ids = {obj.release_id} if before is None else {obj.release_id, before}
+        for release in Release.objects.filter(pk__in=release_ids):
+            release_refresh_deploys(release=release)
+
+    def delete_model(self, request: HttpRequest, obj: Deploy) -> None:
+        super().delete_model(request, obj)
+        release_refresh_deploys(release=obj.release)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Deploy]) -> None:
+        release_ids = set(queryset.values_list("release_id", flat=True))
+        super().delete_queryset(request, queryset)
+        for release in Release.objects.filter(pk__in=release_ids):
+            release_refresh_deploys(release=release)
 
 
 @admin.register(ReleaseProjectEnvironment)
@@ -105,30 +129,141 @@ class ReleaseProjectEnvironmentAdmin(admin.ModelAdmin):
     autocomplete_fields = ("release", "project", "environment")
 
 
-class ReleaseProjectInline(admin.TabularInline):
+class ProjectListFilter(admin.RelatedFieldListFilter):
+    """The release list's project filter, naming each project (``org/slug``) in one query."""
+
+    def field_choices(self, field: Any, request: HttpRequest, model_admin: Any) -> list:
+        projects = Project.objects.select_related("organization")
+        return [(p.pk, str(p)) for p in projects.order_by("organization__slug", "slug")]
+
+
+class ViewOnlyRowsMixin:
+    """Saved rows are shown read-only (and can be deleted); new rows are edited as usual.
+
+    A read-only row renders no autocomplete widget, each of which would cost a query: the
+    release page stays at a fixed number of queries however many rows it has.
+    """
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ReleaseProjectInline(ViewOnlyRowsMixin, admin.TabularInline):
     model = ReleaseProject
     extra = 0
+    fields = ("project", "new_groups")
     autocomplete_fields = ("project",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ReleaseProject]:
+        # ``release`` too: the inline shows each row's ``str()``, which names the release.
+        return super().get_queryset(request).select_related("release", "project__organization")
 
 
 class ReleaseCommitInline(admin.TabularInline):
+    """The release's commits as a readable list, newest first (order 0); rows can be removed.
+
+    Rendered by its own template: short SHA, first line of the message, author, repository
+    and the pull request merged as that commit. New commits go in ``ReleaseCommitAddInline``.
+    """
+
     model = ReleaseCommit
     extra = 0
+    fields = ("order",)
+    readonly_fields = ("order",)
+    ordering = ("order", "pk")
+    template = "admin/releases/release/commit_list.html"
+    verbose_name_plural = "commits"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ReleaseCommit]:
+        pull_requests = PullRequest.objects.filter(
+            repository_id=OuterRef("commit__repository_id"),
+            merge_commit_sha=OuterRef("commit__key"),
+        ).order_by("-pk")
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("commit__author", "commit__repository")
+            .annotate(
+                pull_request_id=Subquery(pull_requests.values("pk")[:1]),
+                pull_request_key=Subquery(pull_requests.values("key")[:1]),
+                pull_request_title=Subquery(pull_requests.values("title")[:1]),
+            )
+        )
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ReleaseCommitAddInline(admin.TabularInline):
+    """Adds commits to the release (the list above shows the saved ones)."""
+
+    model = ReleaseCommit
+    extra = 0
+    fields = ("commit", "order")
     autocomplete_fields = ("commit",)
-    ordering = ("order",)
+    verbose_name = "commit"
+    verbose_name_plural = "add commits"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ReleaseCommit]:
+        return super().get_queryset(request).none()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
-class ReleaseHeadCommitInline(admin.TabularInline):
+class ReleaseHeadCommitInline(ViewOnlyRowsMixin, admin.TabularInline):
     model = ReleaseHeadCommit
     extra = 0
-    autocomplete_fields = ("repository", "commit")
+    fields = ("repository", "commit", "previous_commit")
+    autocomplete_fields = ("repository", "commit", "previous_commit")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ReleaseHeadCommit]:
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("release", "repository", "commit", "previous_commit")
+        )
 
 
-class DeployInline(admin.TabularInline):
+class DeployTimelineInline(admin.TabularInline):
+    """The release's deploys, newest first, as a timeline; each links to its own page."""
+
+    model = Deploy
+    extra = 0
+    fields = ("name",)
+    readonly_fields = ("name",)
+    ordering = ("-date_finished", "-pk")
+    template = "admin/releases/release/deploy_timeline.html"
+    verbose_name_plural = "deploys"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Deploy]:
+        return super().get_queryset(request).select_related("environment")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class DeployAddInline(admin.StackedInline):
+    """Records a deploy of the release (stacked: two date-time pickers do not fit a row)."""
+
     model = Deploy
     extra = 0
     fields = ("environment", "name", "url", "date_started", "date_finished")
     autocomplete_fields = ("environment",)
+    verbose_name = "deploy"
+    verbose_name_plural = "add deploys"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Deploy]:
+        return super().get_queryset(request).none()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(Release)
@@ -136,7 +271,7 @@ class ReleaseAdmin(admin.ModelAdmin):
     list_display = ("version", "status_display", "organization", "project_list", "commit_count",
                     "total_deploys", "date_added", "date_released")  # fmt: skip
     list_select_related = ("organization",)
-    list_filter = ("status", "organization", "projects")
+    list_filter = ("status", "organization", ("projects", ProjectListFilter))
     search_fields = ("version",)
     date_hierarchy = "date_added"
     ordering = ("-date_added", "-id")
@@ -154,8 +289,14 @@ class ReleaseAdmin(admin.ModelAdmin):
                                        "prerelease", "build_code", "build_number")}),
         ("Client", {"fields": ("user_agent",)}),
     )  # fmt: skip
-    inlines = (ReleaseProjectInline, ReleaseCommitInline, ReleaseHeadCommitInline, DeployInline)
+    inlines = (ReleaseProjectInline, ReleaseCommitInline, ReleaseCommitAddInline,
+               ReleaseHeadCommitInline, DeployTimelineInline, DeployAddInline)  # fmt: skip
     actions = ("archive", "restore")
+    # The change page has a ``release_health`` block, empty for now (docs/admin.md).
+    change_form_template = "admin/releases/release/change_form.html"
+
+    class Media:
+        css = ADMIN_CSS
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Release]:
         return super().get_queryset(request).prefetch_related("projects")
