@@ -13,7 +13,7 @@ from django.utils.html import format_html
 from . import scopes as s
 from .models import ApiToken, Organization, OrganizationMember, Team, User, UserEmail
 
-_NOT_USED = "accepted for compatibility with Sentry; no endpoint here asks for it"
+_NOT_USED = "not used here (accepted, as Sentry does)"
 
 # What each scope allows in this service (the scope maps of ``accounts.permissions``). A user
 # token never exceeds its user's role in the organization; see docs/admin.md.
@@ -126,6 +126,9 @@ class ApiTokenAdmin(admin.ModelAdmin):
     """Tokens are generated on save and shown once, in the confirmation message."""
 
     form = ApiTokenForm
+
+    class Media:
+        css = {"all": ("accounts/admin.css",)}
 
     list_display = ("__str__", "kind", "user", "organization", "scope_list", "date_added",
                     "last_used")  # fmt: skip
