@@ -78,12 +78,14 @@ class UserAdmin(DjangoUserAdmin):
 
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
+    ordering = ("slug",)  # autocomplete pages through organizations
     list_display = ("slug", "name", "open_membership", "date_added")
     search_fields = ("slug", "name")
 
 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
+    ordering = ("organization__slug", "slug")
     list_display = ("slug", "name", "organization")
     list_select_related = ("organization",)
     list_filter = ("organization",)

@@ -47,6 +47,8 @@ class ProjectKeyInline(admin.TabularInline):
 
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
+    # An explicit order: autocomplete pages through these (and Django warns otherwise).
+    ordering = ("organization__slug", "slug")
     inlines = (ProjectKeyInline,)
     list_display = ("slug", "name", "organization", "platform", "date_added")
     list_select_related = ("organization",)
@@ -60,6 +62,7 @@ class ProjectAdmin(admin.ModelAdmin):
 
 @admin.register(Environment)
 class EnvironmentAdmin(admin.ModelAdmin):
+    ordering = ("name", "id")
     list_display = ("name", "organization", "date_added")
     list_select_related = ("organization",)
     list_filter = ("organization",)
@@ -69,6 +72,7 @@ class EnvironmentAdmin(admin.ModelAdmin):
 
 @admin.register(Repository)
 class RepositoryAdmin(admin.ModelAdmin):
+    ordering = ("name", "id")
     list_display = ("name", "organization", "provider", "status", "url", "date_added")
     list_select_related = ("organization",)
     list_filter = ("organization", "provider", "status")
@@ -78,6 +82,7 @@ class RepositoryAdmin(admin.ModelAdmin):
 
 @admin.register(CommitAuthor)
 class CommitAuthorAdmin(admin.ModelAdmin):
+    ordering = ("name", "id")
     list_display = ("name", "email", "organization")
     list_select_related = ("organization",)
     search_fields = ("name", "email")
@@ -86,6 +91,7 @@ class CommitAuthorAdmin(admin.ModelAdmin):
 
 @admin.register(Commit)
 class CommitAdmin(admin.ModelAdmin):
+    ordering = ("-date_added", "-id")
     list_display = ("key", "repository", "author", "date_added")
     list_select_related = ("repository", "author")
     search_fields = ("key", "message")
@@ -94,6 +100,7 @@ class CommitAdmin(admin.ModelAdmin):
 
 @admin.register(PullRequest)
 class PullRequestAdmin(admin.ModelAdmin):
+    ordering = ("-date_added", "-id")
     list_display = ("key", "title", "repository", "status", "merge_commit_sha", "date_added")
     list_select_related = ("repository",)
     list_filter = ("status",)
@@ -107,6 +114,7 @@ class DeployAdmin(admin.ModelAdmin):
 
     list_display = ("__str__", "release", "environment", "date_started", "date_finished")
     list_select_related = ("release", "environment")
+    ordering = ("-date_finished", "-id")
     search_fields = ("name", "release__version", "environment__name")
     autocomplete_fields = ("organization", "release", "environment")
 

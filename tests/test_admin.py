@@ -454,3 +454,46 @@ def test_release_changelist_query_count_is_pinned(staff_client, org, django_asse
         response = staff_client.get(reverse("admin:releases_release_changelist"))
 
     assert response.status_code == 200
+
+
+def test_deploys_deleted_from_the_deploy_list_update_release_counters(staff_client, release):
+    newer = DeployFactory(release=release, name="newer")
+    changelist = reverse("admin:releases_deploy_changelist")
+
+    response = staff_client.post(
+        changelist,
+        {"action": "delete_selected", "_selected_action": [newer.pk], "post": "yes"},
+    )
+
+    assert response.status_code == 302
+    release.refresh_from_db()
+    assert release.total_deploys == 1
+    assert release.last_deploy.name != "newer"
+
+
+AUTOCOMPLETE_FIELDS = [
+    (model_admin.model, field)
+    for model_admin in admin.site._registry.values()
+    for field in model_admin.autocomplete_fields
+] + [
+    (inline.model, field)
+    for model_admin in admin.site._registry.values()
+    for inline in model_admin.inlines
+    for field in inline.autocomplete_fields
+]
+
+
+@pytest.mark.parametrize(
+    ("model", "field"),
+    AUTOCOMPLETE_FIELDS,
+    ids=lambda v: v if isinstance(v, str) else v._meta.label_lower,
+)
+def test_every_autocomplete_answers(staff_client, release, model, field):
+    response = staff_client.get(
+        reverse("admin:autocomplete"),
+        {"app_label": model._meta.app_label, "model_name": model._meta.model_name,
+         "field_name": field, "term": ""},
+    )  # fmt: skip
+
+    assert response.status_code == 200, response.content
+    assert "results" in response.json()

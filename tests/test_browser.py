@@ -181,12 +181,25 @@ def test_release_pages_show_commits_and_deploys_and_fit_1280_px(live_server, tmp
         deploys = page.locator("li.deploy").all_inner_texts()
         health_slot = page.locator("#release-health").count()
 
+        page.click("#deploys-2-group .add-row a")
+        page.click("#deploys-2-0 .field-environment .select2-selection")
+        page.fill(".select2-search__field", "canary")
+        page.click(".select2-results__option:has-text('canary')")
+        page.fill("#id_deploys-2-0-name", "hotfix to canary")
+        screenshot(page, "04-release-page-adding-a-deploy")
+        adding_overflow = overflow(page)
+        page.click("input[name=_continue]")
+        expect(page.locator("h2#deploys-heading")).to_contain_text("Deploys (4)")
+        newest_deploy = re.sub(r"\s+", " ", page.locator("li.deploy").first.inner_text())
+
         page.goto(f"{base}/admin/releases/project/{project.pk}/change/")
         expect(page.locator("#keys-group")).to_contain_text("http://")
-        screenshot(page, "04-project-page")
+        screenshot(page, "05-project-page")
         project_overflow = overflow(page)
 
-    assert (index_overflow, list_overflow, release_overflow, project_overflow) == (0, 0, 0, 0)
+    assert (index_overflow, list_overflow, release_overflow, adding_overflow, project_overflow) == (
+        0, 0, 0, 0, 0,
+    )  # fmt: skip
     assert list_rows == 13
     assert [re.split(r"\s*\t\s*", row.strip()) for row in commit_rows[:2]] == [
         ["0000001", "fix(api): handle edge case number 1 in the release list endpoint",
@@ -203,6 +216,9 @@ def test_release_pages_show_commits_and_deploys_and_fit_1280_px(live_server, tmp
     assert health_slot == 1
     # Twenty commits used to make a 3,900 px page of SHA drop-downs.
     assert release_height < 2800
+    assert re.search(r"^2026-\d\d-\d\d \d\d:\d\d UTC canary hotfix to canary ", newest_deploy)
+    release.refresh_from_db()
+    assert (release.total_deploys, release.last_deploy.name) == (4, "hotfix to canary")
 
 
 def test_token_created_with_scope_checkboxes_is_shown_once_and_works(live_server, tmp_path):
@@ -220,11 +236,11 @@ def test_token_created_with_scope_checkboxes_is_shown_once_and_works(live_server
         page.check("input[name=scopes][value='project:releases']")
         page.check("input[name=scopes][value='org:read']")
         scope_labels = [t.strip() for t in page.locator("#id_scopes label").all_inner_texts()]
-        screenshot(page, "05-token-form")
+        screenshot(page, "06-token-form")
         form_overflow = overflow(page)
         page.click("input[name=_save]")
         secret = page.locator("code.new-token").inner_text()
-        screenshot(page, "06-token-created")
+        screenshot(page, "07-token-created")
 
         page.click("#result_list a:has-text('ci of alice')")
         expect(page.locator("input[name=scopes][value='org:read']")).to_be_checked()
