@@ -20,8 +20,13 @@ run: install
 	$(RUN_ENV) $(PY) manage.py migrate --no-input
 	$(RUN_ENV) $(PY) manage.py seed
 	@echo
-	@TOKEN=$$($(RUN_ENV) $(PY) manage.py create_token --user rajraspberry --scopes "org:read project:read project:write project:releases project:admin" | tail -n 1); \
-	 echo "Bearer token: $$TOKEN"; \
+	@PASSWORD=$$($(RUN_ENV) $(PY) manage.py create_admin --username admin | tail -n 1); \
+	 [ -n "$$PASSWORD" ] || exit 1; \
+	 TOKEN=$$($(RUN_ENV) $(PY) manage.py create_token --user rajraspberry --name demo --reuse \
+	   --scopes "org:read project:read project:write project:releases project:admin" | tail -n 1); \
+	 echo "Admin: http://$(HOST):$(PORT)/admin/  (sign in as admin, password $$PASSWORD)"; \
+	 echo "Bearer token of rajraspberry: $$TOKEN"; \
+	 echo "(both kept in .demo-credentials, reused on every start; see docs/admin.md)"; \
 	 DSN=$$($(RUN_ENV) $(PY) manage.py project_dsn --org sentry --project sentry 2>/dev/null | tail -n 1); \
 	 if [ -n "$$DSN" ]; then echo "DSN of project sentry (for sentry-sdk): $$DSN"; fi; \
 	 echo "Try:"; \
@@ -47,4 +52,4 @@ ifndef PYTEST_ARGS
 endif
 
 clean:
-	rm -rf $(VENV) db.sqlite3
+	rm -rf $(VENV) db.sqlite3 artifacts

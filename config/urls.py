@@ -2,8 +2,9 @@
 
 from django.contrib import admin
 from django.http import HttpRequest, JsonResponse
-from django.urls import include, path, re_path
+from django.urls import include, path, re_path, reverse_lazy
 from django.views.decorators.csrf import csrf_exempt
+from django.views.generic import RedirectView
 
 from releases.api.errors import NOT_FOUND
 
@@ -14,7 +15,18 @@ def api_not_found(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"detail": NOT_FOUND}, status=404)
 
 
+admin.site.site_header = "Sentry-compatible releases"
+admin.site.site_title = "Sentry-compatible releases"
+admin.site.index_title = "Releases, deploys, projects and tokens"
+# "/" is the admin, so the admin's "View site" link would only loop back to it.
+admin.site.site_url = None
+# Without the left-hand model list, lists and release pages get the whole width of a
+# 1,280 px window (the release list beside its filters needs it); Home lists every model.
+admin.site.enable_nav_sidebar = False
+
 urlpatterns = [
+    # There is no web front end besides the admin (docs/admin.md).
+    path("", RedirectView.as_view(url=reverse_lazy("admin:index")), name="home"),
     path("admin/", admin.site.urls),
     path("api/", include("releases.health.urls")),
     path("api/0/", include("accounts.urls")),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 from django.contrib import admin
@@ -11,14 +12,19 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.models import ApiToken, hash_token
+from accounts.scopes import ALL_SCOPES
 from releases.models import Release, ReleaseStatus
+from releases.services import CommitData, release_set_commits
 from tests.factories import (
+    CommitAuthorFactory,
     CommitFactory,
     DeployFactory,
     EnvironmentFactory,
     OrganizationFactory,
     ProjectFactory,
+    PullRequestFactory,
     ReleaseFactory,
+    RepositoryFactory,
     UserFactory,
 )
 
@@ -160,11 +166,11 @@ def test_deploy_added_inline_updates_release_counters(staff_client, release):
     path, data = change_form(staff_client, release)
     data.update(
         {
-            "deploys-TOTAL_FORMS": 1,
-            "deploys-0-environment": staging.pk,
-            "deploys-0-name": "to staging",
-            "deploys-0-date_finished_0": "2030-01-01",
-            "deploys-0-date_finished_1": "12:00:00",
+            "deploys-2-TOTAL_FORMS": 1,
+            "deploys-2-0-environment": staging.pk,
+            "deploys-2-0-name": "to staging",
+            "deploys-2-0-date_finished_0": "2030-01-01",
+            "deploys-2-0-date_finished_1": "12:00:00",
         }
     )
 
@@ -182,9 +188,9 @@ def test_commit_added_inline_updates_release_counters(staff_client, release):
     path, data = change_form(staff_client, release)
     data.update(
         {
-            "release_commits-TOTAL_FORMS": 1,
-            "release_commits-0-commit": commit.pk,
-            "release_commits-0-order": 0,
+            "release_commits-2-TOTAL_FORMS": 1,
+            "release_commits-2-0-commit": commit.pk,
+            "release_commits-2-0-order": 0,
         }
     )
 
@@ -200,7 +206,7 @@ def test_commit_added_inline_updates_release_counters(staff_client, release):
 def test_token_created_in_admin_is_shown_once_and_stored_hashed(staff_client, user):
     response = staff_client.post(
         reverse("admin:accounts_apitoken_add"),
-        {"kind": "user", "user": user.pk, "name": "ci", "scopes": '["project:read"]'},
+        {"kind": "user", "user": user.pk, "name": "ci", "scopes": ["project:releases", "org:read"]},
         follow=True,
     )
 
@@ -208,17 +214,56 @@ def test_token_created_in_admin_is_shown_once_and_stored_hashed(staff_client, us
     secret = re.search(r"sntryu_[0-9a-f]{64}", " ".join(messages)).group(0)
     token = ApiToken.objects.get()
     assert token.token_hash == hash_token(secret)
+    assert token.scopes == ["org:read", "project:releases"]
     assert secret not in str(ApiToken.objects.values().get())
     again = staff_client.get(reverse("admin:accounts_apitoken_change", args=[token.pk]))
     assert secret not in again.content.decode()
+    listing = staff_client.get(reverse("admin:accounts_apitoken_changelist"))
+    assert secret not in listing.content.decode()
+
+
+def test_token_form_offers_every_scope_as_a_checkbox_with_what_it_allows(staff_client):
+    response = staff_client.get(reverse("admin:accounts_apitoken_add"))
+
+    content = response.content.decode()
+    boxes = re.findall(r'<input type="checkbox" name="scopes" value="([a-z:]+)"', content)
+    assert sorted(boxes) == sorted(ALL_SCOPES)
+    assert "everything on releases, deleting them included (sentry-cli&#x27;s scope)" in content
+    assert "<textarea" not in content
+
+
+def test_token_scopes_edited_with_checkboxes(staff_client, user):
+    token = ApiToken(user=user, scopes=["project:read"])
+    token.set_new_token()
+    token.save()
+    path = reverse("admin:accounts_apitoken_change", args=[token.pk])
+
+    page = staff_client.get(path).content.decode()
+    staff_client.post(
+        path, {"kind": "user", "user": user.pk, "scopes": ["project:write", "org:read"]}
+    )
+
+    assert re.findall(r'value="([a-z:]+)"[^>]* checked', page) == ["project:read"]
+    token.refresh_from_db()
+    assert token.scopes == ["org:read", "project:write"]
+
+
+def test_organization_token_gets_org_ci_when_no_scope_is_ticked(staff_client, org):
+    add = reverse("admin:accounts_apitoken_add")
+
+    staff_client.post(add, {"kind": "org", "organization": org.pk})
+
+    assert ApiToken.objects.get().scopes == ["org:ci"]
 
 
 @pytest.mark.parametrize(
     ("fields", "error"),
     [
-        ({"kind": "user", "scopes": '"project:read"'}, "Give a list of scope names."),
-        ({"kind": "user", "scopes": '["fly:away"]'}, "Unknown scope(s): fly:away."),
-        ({"kind": "org", "scopes": '["project:admin"]'}, "Organization tokens carry org:ci only."),
+        (
+            {"kind": "user", "scopes": ["fly:away"]},
+            "Select a valid choice. fly:away is not one of the available choices.",
+        ),
+        ({"kind": "org", "scopes": ["project:admin"]}, "Organization tokens carry org:ci only."),
     ],
 )
 def test_token_scopes_are_checked_in_the_admin(staff_client, user, org, fields, error):
@@ -229,3 +274,225 @@ def test_token_scopes_are_checked_in_the_admin(staff_client, user, org, fields, 
     assert response.status_code == 200
     assert error in response.content.decode().replace("&#x27;", "'")
     assert ApiToken.objects.count() == 0
+
+
+def test_root_redirects_to_the_admin_which_names_the_product(staff_client):
+    response = staff_client.get("/", follow=True)
+
+    assert response.redirect_chain == [("/admin/", 302)]
+    assert "<title>Releases, deploys, projects and tokens | Sentry-compatible releases</title>" in (
+        response.content.decode()
+    )
+
+
+@pytest.fixture
+def release_with_history(org, project):
+    """A release with three commits (one merged as a pull request) and two deploys."""
+    release = ReleaseFactory(organization=org, version="app@3.0.0", projects=[project])
+    repo = RepositoryFactory(
+        organization=org,
+        name="acme/app",
+        url="https://github.com/acme/app",
+        provider="integrations:github",
+    )
+    author = CommitAuthorFactory(organization=org, name="Ada Lovelace", email="ada@example.com")
+    commits = [
+        CommitFactory(
+            organization=org,
+            repository=repo,
+            author=author,
+            key=f"{n}" * 40,
+            message=f"fix: change number {n}\n\nThe long story of change {n}.",
+        )
+        for n in range(1, 4)
+    ]
+    release_set_commits(
+        release=release,
+        commits=[CommitData(id=c.key, repository=repo.name) for c in commits],
+    )
+    PullRequestFactory(organization=org, repository=repo, key="77", merge_commit_sha=commits[0].key)
+    DeployFactory(release=release, environment__name="staging", name="first deploy",
+                  date_finished=datetime(2026, 11, 1, 9, 0, tzinfo=UTC))  # fmt: skip
+    DeployFactory(release=release, environment__name="production", name="second deploy",
+                  date_finished=datetime(2026, 11, 2, 9, 0, tzinfo=UTC))  # fmt: skip
+    return release
+
+
+def test_release_page_lists_commits_with_short_sha_message_author_and_pull_request(
+    staff_client, release_with_history
+):
+    response = staff_client.get(
+        reverse("admin:releases_release_change", args=[release_with_history.pk])
+    )
+
+    content = response.content.decode()
+    rows = re.findall(r'<tr class="form-row commit-row">(.*?)</tr>', content, re.S)
+    text = [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row)).strip() for row in rows]
+    assert text == [
+        "1111111 fix: change number 1 Ada Lovelace acme/app #77",
+        "2222222 fix: change number 2 Ada Lovelace acme/app —",
+        "3333333 fix: change number 3 Ada Lovelace acme/app —",
+    ]
+    assert "<select" not in "".join(rows)
+
+
+def test_release_page_shows_deploys_newest_first(staff_client, release_with_history):
+    response = staff_client.get(
+        reverse("admin:releases_release_change", args=[release_with_history.pk])
+    )
+
+    content = response.content.decode()
+    items = re.findall(r'<li class="deploy">(.*?)</li>', content, re.S)
+    text = [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", item)).strip() for item in items]
+    assert text == [
+        "2026-11-02 09:00 UTC production second deploy Remove",
+        "2026-11-01 09:00 UTC staging first deploy Remove",
+    ]
+
+
+def test_commit_removed_from_the_list_updates_release_counters(staff_client, release_with_history):
+    release = release_with_history
+    path, data = change_form(staff_client, release)
+    page = staff_client.get(path)
+    formset = page.context["inline_admin_formsets"][1].formset
+    data.update({"release_commits-TOTAL_FORMS": 3, "release_commits-INITIAL_FORMS": 3})
+    for index, form in enumerate(formset.initial_forms):
+        data[f"release_commits-{index}-id"] = form.instance.pk
+        data[f"release_commits-{index}-release"] = release.pk
+    data["release_commits-0-DELETE"] = "on"
+
+    response = staff_client.post(path, data)
+
+    assert response.status_code == 302, response.context["errors"] if response.context else ""
+    release.refresh_from_db()
+    assert release.commit_count == 2
+    assert release.last_commit.key == "2" * 40
+
+
+def test_deploy_edited_on_its_own_page_updates_release_counters(staff_client, release):
+    other = ReleaseFactory(organization=release.organization)
+    deploy = release.last_deploy
+    path = reverse("admin:releases_deploy_change", args=[deploy.pk])
+    form = staff_client.get(path).context["adminform"].form
+    data = {k: v for k, v in form.initial.items() if v is not None and k in form.fields}
+    data.update(
+        release=other.pk,
+        date_finished_0="2030-01-01",
+        date_finished_1="12:00:00",
+        date_started_0="",
+        date_started_1="",
+    )
+
+    response = staff_client.post(path, data)
+
+    assert response.status_code == 302, response.context["errors"] if response.context else ""
+    release.refresh_from_db()
+    other.refresh_from_db()
+    assert (release.total_deploys, release.last_deploy) == (0, None)
+    assert (other.total_deploys, other.last_deploy) == (1, deploy)
+
+
+def count_change_page_queries(client, release) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(reverse("admin:releases_release_change", args=[release.pk]))
+    assert response.status_code == 200
+    return len(queries)
+
+
+def grow(release, n: int) -> None:
+    """Give the release ``n`` commits (replacing its own), ``n`` more deploys and projects."""
+    org = release.organization
+    repo = RepositoryFactory(organization=org)
+    commits = CommitFactory.create_batch(n, organization=org, repository=repo)
+    release_set_commits(
+        release=release,
+        commits=[CommitData(id=c.key, repository=repo.name) for c in commits],
+    )
+    for project in ProjectFactory.create_batch(n, organization=org):
+        release.projects.add(project)
+    DeployFactory.create_batch(n, release=release)
+
+
+def test_release_change_page_query_count_is_constant(staff_client, org):
+    release = ReleaseFactory(organization=org)
+    grow(release, 1)
+    one = count_change_page_queries(staff_client, release)
+    grow(release, 9)
+    ReleaseFactory.create_batch(9, organization=org)
+
+    assert count_change_page_queries(staff_client, release) == one
+
+
+def test_release_change_page_query_count_is_pinned(staff_client, org, django_assert_num_queries):
+    release = ReleaseFactory(organization=org)
+    grow(release, 10)
+    path = reverse("admin:releases_release_change", args=[release.pk])
+    staff_client.get(path)  # caches the release's content type, as any running server has
+
+    # In the view (a GET opens no transaction): session, user; the release; its projects
+    # (get_queryset's prefetch); the inlines' rows: projects, commits (with authors, repositories
+    # and pull requests), head commits, deploys (with environments). Rendering the template: the
+    # organization (read-only), the autocomplete fields' chosen values: last commit, last deploy,
+    # whose name, when empty, is "<release> to <environment>" (2 more).
+    with django_assert_num_queries(13):
+        response = staff_client.get(path)
+
+    assert response.status_code == 200
+
+
+def test_release_changelist_query_count_is_pinned(staff_client, org, django_assert_num_queries):
+    projects = ProjectFactory.create_batch(10, organization=org)
+    for release in ReleaseFactory.create_batch(10, organization=org, projects=projects):
+        DeployFactory(release=release)
+
+    # In the view (a GET opens no transaction): session, user; the organization and project
+    # filters' choices (2); the count of the filtered list and of all releases (2);
+    # the page (with organizations) and its projects (prefetch). Rendering: the date
+    # hierarchy's bounds and days (2).
+    with django_assert_num_queries(10):
+        response = staff_client.get(reverse("admin:releases_release_changelist"))
+
+    assert response.status_code == 200
+
+
+def test_deploys_deleted_from_the_deploy_list_update_release_counters(staff_client, release):
+    newer = DeployFactory(release=release, name="newer")
+    changelist = reverse("admin:releases_deploy_changelist")
+
+    response = staff_client.post(
+        changelist,
+        {"action": "delete_selected", "_selected_action": [newer.pk], "post": "yes"},
+    )
+
+    assert response.status_code == 302
+    release.refresh_from_db()
+    assert release.total_deploys == 1
+    assert release.last_deploy.name != "newer"
+
+
+AUTOCOMPLETE_FIELDS = [
+    (model_admin.model, field)
+    for model_admin in admin.site._registry.values()
+    for field in model_admin.autocomplete_fields
+] + [
+    (inline.model, field)
+    for model_admin in admin.site._registry.values()
+    for inline in model_admin.inlines
+    for field in inline.autocomplete_fields
+]
+
+
+@pytest.mark.parametrize(
+    ("model", "field"),
+    AUTOCOMPLETE_FIELDS,
+    ids=lambda v: v if isinstance(v, str) else v._meta.label_lower,
+)
+def test_every_autocomplete_answers(staff_client, release, model, field):
+    response = staff_client.get(
+        reverse("admin:autocomplete"),
+        {"app_label": model._meta.app_label, "model_name": model._meta.model_name,
+         "field_name": field, "term": ""},
+    )  # fmt: skip
+
+    assert response.status_code == 200, response.content
+    assert "results" in response.json()
