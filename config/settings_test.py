@@ -8,3 +8,10 @@ from .settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 SECRET_KEY = "test-secret-key"
+# Tests render the admin without running collectstatic first: no manifest to look names up in.
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# WhiteNoise serves the apps' own static folders, as with DEBUG (no STATIC_ROOT needed).
+WHITENOISE_AUTOREFRESH = WHITENOISE_USE_FINDERS = True

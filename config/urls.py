@@ -1,10 +1,11 @@
-"""Root URLs: the API at ``/api/0/``, the SDK envelope endpoint and the admin at ``/admin/``."""
+"""Root URLs: the API at ``/api/0/``, the SDK envelope endpoint, ``/_health/`` and ``/admin/``."""
 
 from django.contrib import admin
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
 
+from config.health import health_view
 from releases.envelope import envelope_view
 
 
@@ -15,6 +16,7 @@ def api_not_found(request: HttpRequest) -> JsonResponse:
 
 
 urlpatterns = [
+    path("_health/", health_view, name="health"),
     path("admin/", admin.site.urls),
     path("api/<int:project_id>/envelope/", envelope_view, name="envelope"),
     path("api/0/", include("accounts.urls")),

@@ -8,4 +8,7 @@ class ReleasesConfig(AppConfig):
     name = "releases"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401 - connects the receivers
+        from . import (
+            scheduler,  # noqa: F401 - registers the JobRun model
+            signals,  # noqa: F401 - connects the receivers
+        )
