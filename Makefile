@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 RUN_ENV := DEBUG=$${DEBUG:-1} SENTRY_DSN_HOST=$${SENTRY_DSN_HOST:-$(HOST):$(PORT)}
 
-.PHONY: run test install clean
+.PHONY: run serve test install clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,13 @@ run: install
 	 echo "  curl -H 'Authorization: Bearer $$TOKEN' 'http://$(HOST):$(PORT)/api/0/organizations/sentry/releases/control@abc123/?health=1&adoptionStages=1'"; \
 	 echo
 	$(RUN_ENV) $(PY) manage.py runserver $(HOST):$(PORT)
+
+# Production: migrate, collect static files, serve with gunicorn (config/gunicorn.conf.py) on
+# DATABASE_URL (PostgreSQL, or SQLite by default). Needs SECRET_KEY; see docs/operations.md.
+serve: install
+	$(PY) manage.py migrate --no-input
+	$(PY) manage.py collectstatic --no-input -v 0
+	HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/gunicorn -c config/gunicorn.conf.py
 
 # Uses DATABASE_URL when it is set; otherwise starts a throwaway PostgreSQL for the run.
 test: install
