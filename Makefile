@@ -48,9 +48,10 @@ else
 	$(PY) scripts/pgtmp.py -- $(PY) -m pytest $(PYTEST_ARGS)
 endif
 ifndef PYTEST_ARGS
-	# Search, bulk writes and health numbers once more on SQLite, the embedded default: both
-	# must agree.
-	DATABASE_URL=sqlite:// $(PY) -m pytest -q tests/test_filters.py tests/test_sql.py tests/test_health.py
+	# Search, bulk writes, health numbers, retention and job claims once more on SQLite, the
+	# embedded default: both must agree.
+	DATABASE_URL=sqlite:// $(PY) -m pytest -q tests/test_filters.py tests/test_sql.py tests/test_health.py \
+		tests/test_retention.py tests/test_scheduler.py
 endif
 
 clean:
