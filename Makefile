@@ -33,7 +33,8 @@ run: install
 # DATABASE_URL (PostgreSQL, or SQLite by default). Needs SECRET_KEY; see docs/operations.md.
 serve: install
 	$(PY) manage.py migrate --no-input
-	$(PY) manage.py collectstatic --no-input -v 0
+	# The API's browsable pages are off: Django REST framework's static files are never used.
+	$(PY) manage.py collectstatic --no-input -v 0 --ignore rest_framework
 	HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/gunicorn -c config/gunicorn.conf.py
 
 # Uses DATABASE_URL when it is set; otherwise starts a throwaway PostgreSQL for the run.

@@ -20,7 +20,9 @@ import urllib.request
 from urllib.parse import urlsplit
 
 
-def slow_connection(host: str, port: int, kind: str, stop: threading.Event) -> None:
+def slow_connection(
+    host: str, port: int, kind: str, stop: threading.Event, path: str, auth: str
+) -> None:
     try:
         sock = socket.create_connection((host, port), timeout=5)
     except OSError:
@@ -50,6 +52,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--probe", default="/_health/", help="path to probe")
     parser.add_argument("--token", default="", help="bearer token for the probe")
+    parser.add_argument("--slow-path", default="/api/1/envelope/", help="path of slow bodies")
+    parser.add_argument("--slow-auth", default="", help="X-Sentry-Auth of slow bodies")
+    parser.add_argument("--only-bodies", action="store_true", help="no slow headers")
     args = parser.parse_args()
     parts = urlsplit(args.url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
@@ -59,7 +64,14 @@ def main() -> int:
     threads = [
         threading.Thread(
             target=slow_connection,
-            args=(host, port, "header" if i % 2 else "body", stop),
+            args=(
+                host,
+                port,
+                "header" if i % 2 and not args.only_bodies else "body",
+                stop,
+                args.slow_path,
+                args.slow_auth,
+            ),
             daemon=True,
         )
         for i in range(args.connections)

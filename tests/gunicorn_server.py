@@ -8,12 +8,16 @@ server sees committed rows). It waits for ``/_health/`` and stops the server aft
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import functools
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -26,6 +30,8 @@ from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).with_name("gunicorn")
+# As in the Makefile's ``serve`` target.
+COLLECTSTATIC = ["collectstatic", "--no-input", "-v", "0", "--ignore", "rest_framework"]
 
 
 def free_port() -> int:
@@ -63,10 +69,13 @@ def base_env(**env: str) -> dict[str, str]:
     }
 
 
-def collect_static(static_root: Path) -> None:
-    """``collectstatic`` into ``static_root``, as ``make serve`` does before serving."""
-    result = subprocess.run(
-        [sys.executable, "manage.py", "collectstatic", "--no-input", "-v", "0"],
+@functools.cache
+def collected_static() -> Path:
+    """A folder filled by ``collectstatic`` as ``make serve`` does, once per test run."""
+    static_root = Path(tempfile.mkdtemp(prefix="static-"))
+    atexit.register(shutil.rmtree, static_root, ignore_errors=True)
+    result = subprocess.run(  # noqa: S603 - our own manage.py, fixed arguments
+        [sys.executable, "manage.py", *COLLECTSTATIC],
         cwd=ROOT,
         env=base_env(STATIC_ROOT=str(static_root), DATABASE_URL="sqlite://"),
         capture_output=True,
@@ -75,6 +84,7 @@ def collect_static(static_root: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+    return static_root
 
 
 def get(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
@@ -92,6 +102,7 @@ def serve(log: Path, **env: str) -> Iterator[str]:
     """Start gunicorn with ``env`` (DATABASE_URL defaults to the test database's)."""
     port = free_port()
     env.setdefault("DATABASE_URL", database_url_for_tests())
+    env.setdefault("STATIC_ROOT", str(collected_static()))
     with log.open("wb") as out:
         process = subprocess.Popen(  # noqa: S603 - our own server, fixed arguments
             [str(GUNICORN), "-c", "config/gunicorn.conf.py", "--bind", f"127.0.0.1:{port}"],

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import uuid
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from django.db import connection, connections
@@ -20,7 +19,7 @@ from releases.models import (
 )
 from releases.scheduler import LEASE, JobRun, claim, run_due_jobs
 from tests.envelopes import send_sessions, session
-from tests.gunicorn_server import collect_static, serve, wait_for
+from tests.gunicorn_server import serve, wait_for
 
 NOW = timezone.now()
 
@@ -93,19 +92,10 @@ def test_concurrent_workers_claim_a_job_once():
 # -- in a running server -----------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def static_root(tmp_path_factory: pytest.TempPathFactory) -> Any:
+@pytest.mark.django_db(transaction=True)
+def test_a_running_server_refreshes_adoption_and_cleans_up_by_itself(tmp_path, api_client, project):
     if connection.vendor == "sqlite":
         pytest.skip("the server needs a database it shares with the test")
-    root = tmp_path_factory.mktemp("static")
-    collect_static(root)
-    return root
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_running_server_refreshes_adoption_and_cleans_up_by_itself(
-    static_root, tmp_path, api_client, project
-):
     now = timezone.now()
     send_sessions(api_client, project, *(session(release="app@1", started=now) for _ in range(3)))
     # As if adoption had not been refreshed since those sessions arrived.
@@ -123,7 +113,6 @@ def test_a_running_server_refreshes_adoption_and_cleans_up_by_itself(
 
     with serve(
         tmp_path / "gunicorn.log",
-        STATIC_ROOT=str(static_root),
         SCHEDULER="1",
         ADOPTION_INTERVAL="1",
         CLEANUP_INTERVAL="1",

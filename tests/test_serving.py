@@ -7,14 +7,13 @@ import json
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from django.db import connection
 from django.db.migrations.recorder import MigrationRecorder
 
 from tests.factories import ReleaseFactory
-from tests.gunicorn_server import ROOT, base_env, collect_static, free_port, get, serve
+from tests.gunicorn_server import ROOT, base_env, free_port, get, serve
 
 # -- /_health/ in process ----------------------------------------------------------------------
 
@@ -61,19 +60,12 @@ def test_health_check_refuses_other_methods_in_json(client):
 # -- gunicorn ----------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def static_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("static")
-    collect_static(root)
-    return root
-
-
 @pytest.mark.django_db(transaction=True)
-def test_gunicorn_serves_api_health_and_styled_admin(static_root, tmp_path, token, org, project):
+def test_gunicorn_serves_api_health_and_styled_admin(tmp_path, token, org, project):
     ReleaseFactory(organization=org, version="app@1.0.0", projects=[project])
     bearer = {"Authorization": f"Bearer {token()}"}
 
-    with serve(tmp_path / "gunicorn.log", STATIC_ROOT=str(static_root)) as url:
+    with serve(tmp_path / "gunicorn.log") as url:
         api = get(f"{url}/api/0/organizations/acme/releases/", **bearer)
         ready = get(f"{url}/_health/?full=1")
         login = get(f"{url}/admin/login/")
@@ -98,12 +90,11 @@ def test_gunicorn_serves_api_health_and_styled_admin(static_root, tmp_path, toke
     assert "[ERROR]" not in log, log
 
 
-def test_gunicorn_liveness_holds_while_the_database_is_unreachable(static_root, tmp_path):
+def test_gunicorn_liveness_holds_while_the_database_is_unreachable(tmp_path):
     nowhere = f"postgres://nobody@127.0.0.1:{free_port()}/nothing"
 
     with serve(
         tmp_path / "gunicorn.log",
-        STATIC_ROOT=str(static_root),
         DATABASE_URL=nowhere,
         DB_POOL_TIMEOUT="2",
     ) as url:
