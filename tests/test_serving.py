@@ -49,6 +49,16 @@ def test_readiness_names_an_unapplied_migration(client):
     assert body["problems"] == [body["detail"]]
 
 
+@pytest.mark.django_db
+def test_health_check_is_never_redirected_to_https(client, settings):
+    settings.SECURE_SSL_REDIRECT = True
+
+    assert client.get("/_health/?full=1").status_code == 200
+    redirected = client.get("/api/0/")
+    assert redirected.status_code == 301
+    assert redirected["Location"] == "https://testserver/api/0/"
+
+
 def test_health_check_refuses_other_methods_in_json(client):
     response = client.post("/_health/")
 
