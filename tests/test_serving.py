@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import socket
 import subprocess
 import sys
 
@@ -98,6 +100,28 @@ def test_gunicorn_serves_api_health_and_styled_admin(tmp_path, token, org, proje
     assert re.search(r'"GET /api/0/organizations/acme/releases/ HTTP/1.1" 200 \d+ \d+ms', log)
     assert "Booting worker with pid" in log
     assert "[ERROR]" not in log, log
+
+
+@pytest.mark.django_db(transaction=True)
+def test_gunicorn_keeps_answering_while_slow_clients_hold_connections(tmp_path, token, project):
+    # Issue 12: with sync workers, two such clients stopped a two-worker server.
+    bearer = {"Authorization": f"Bearer {token()}"}
+    head = b"GET /_health/ HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
+    body = (
+        f"POST /api/{project.pk}/envelope/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Content-Length: 1000\r\n\r\n{{{{{{{{{{"
+    ).encode()
+
+    with serve(tmp_path / "gunicorn.log") as url, contextlib.ExitStack() as stack:
+        port = int(url.rsplit(":", 1)[1])
+        for n in range(40):
+            slow = stack.enter_context(socket.create_connection(("127.0.0.1", port)))
+            slow.sendall(head if n % 2 else body)
+        live = get(f"{url}/_health/")
+        api = get(f"{url}/api/0/organizations/acme/releases/", **bearer)
+
+    assert live[0] == 200
+    assert api[0] == 200, api[2]
 
 
 def test_gunicorn_liveness_holds_while_the_database_is_unreachable(tmp_path):
