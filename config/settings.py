@@ -108,12 +108,7 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     # collectstatic writes hashed, compressed copies; WhiteNoise serves them with far-future
     # cache headers. Without DEBUG, run ``collectstatic`` before serving (``make serve`` does).
-    "staticfiles": {
-        "BACKEND": env.str(
-            "STATICFILES_STORAGE",
-            default="whitenoise.storage.CompressedManifestStaticFilesStorage",
-        )
-    },
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
 # HTTPS: all off by default (loopback, or a proxy that terminates TLS and forwards plain HTTP);
