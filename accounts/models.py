@@ -180,3 +180,21 @@ class ApiToken(models.Model):
         self.token_hash = hash_token(token)
         self.token_last_characters = token[-4:]
         return token
+
+
+class RateLimitWindow(models.Model):
+    """Requests counted for one rate-limit scope and identity in one fixed window
+    (``accounts.ratelimits``); windows older than a day are pruned as hits arrive."""
+
+    key = models.CharField(max_length=200, help_text="Scope and identity, e.g. api_token:42.")
+    window_start = models.BigIntegerField(help_text="Unix time the window starts at.")
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["key", "window_start"], name="unique_ratelimit_window"),
+        ]
+        indexes: ClassVar = [models.Index(fields=["window_start"], name="ratelimit_window_start")]
+
+    def __str__(self) -> str:
+        return f"{self.key} @ {self.window_start}: {self.count}"

@@ -36,7 +36,6 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "axes",
-    "config",
     "accounts",
     "releases",
     "benchmarks",
@@ -46,6 +45,8 @@ MIDDLEWARE = [
     # First, so that nothing below can answer an API call with an HTML error page.
     "config.middleware.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (the admin's) served by the app itself, compressed and cacheable.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -86,6 +87,19 @@ TEMPLATES = [
 # run in one transaction); reads run in autocommit and open no transaction. Not
 # ATOMIC_REQUESTS, which would make every GET a transaction (docs/reliability.md).
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# Persistent connections (seconds; 0 closes after each request), checked before reuse.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=0)
+if DB_POOL_MAX_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A psycopg pool per process instead: what gevent workers need, since each greenlet would
+    # otherwise keep a connection of its own. It bounds the process's connections too.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": DB_POOL_MAX_SIZE,
+        "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+    }
 SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
 # Seconds a SQLite write waits for the write lock before the request answers 503.
 SQLITE_BUSY_TIMEOUT = env.float("SQLITE_BUSY_TIMEOUT", default=5.0)
@@ -116,18 +130,17 @@ RATE_LIMITS = {
     "envelope_key": env.str("RATE_LIMIT_ENVELOPE_KEY", default="6000/min"),
     "envelope_project": env.str("RATE_LIMIT_ENVELOPE_PROJECT", default="12000/min"),
 }
-# Counters live in a cache shared by every worker and machine: by default a table in the
-# database on PostgreSQL (created by migrate), process memory on SQLite (one process, and no
-# write lock taken by reads). RATELIMIT_CACHE_URL takes any django-environ cache URL.
+# Where the counters live (accounts.ratelimits): rows in the database on PostgreSQL, shared by
+# every worker and machine; on SQLite, or when RATELIMIT_CACHE_URL names a cache (any
+# django-environ cache URL), in that cache: process memory by default, as counting in SQLite
+# would make every read take the write lock.
 CACHES = {
     "default": env.cache("CACHE_URL", default="locmemcache://"),
-    "ratelimit": env.cache(
-        "RATELIMIT_CACHE_URL",
-        default="locmemcache://ratelimit" if SQLITE else "dbcache://ratelimit_cache",
-    ),
+    "ratelimit": env.cache("RATELIMIT_CACHE_URL", default="locmemcache://ratelimit"),
 }
 CACHES["ratelimit"].setdefault("OPTIONS", {}).setdefault("MAX_ENTRIES", 1_000_000)
 RATELIMIT_CACHE = "ratelimit"
+RATELIMIT_STORE = "cache" if SQLITE or env.str("RATELIMIT_CACHE_URL", "") else "database"
 
 # Admin login: after AXES_FAILURE_LIMIT wrong passwords for one username from one address,
 # that pair is refused (429), even with the right password, for AXES_COOLOFF_MINUTES.
@@ -144,7 +157,34 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # collectstatic writes hashed, compressed copies; WhiteNoise serves them with far-future
+    # cache headers. Without DEBUG, run ``collectstatic`` before serving (``make serve`` does).
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+# HTTPS: all off by default (loopback, or a proxy that terminates TLS and forwards plain HTTP);
+# a deployment behind TLS turns them on (docs/operations.md, "Production settings").
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# Load balancers probe over plain HTTP: the health check is never redirected.
+SECURE_REDIRECT_EXEMPT = [r"^_health/$"]
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
+    # Only behind a proxy that sets (and strips from clients) X-Forwarded-Proto.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# Background jobs run by a scheduler thread in each gunicorn worker (releases/scheduler.py),
+# each at most once per interval across workers and machines. Seconds; 0 disables a job.
+ADOPTION_INTERVAL = env.int("ADOPTION_INTERVAL", default=300)
+CLEANUP_INTERVAL = env.int("CLEANUP_INTERVAL", default=3600)
+# Session data older than this many days is deleted (Sentry keeps 90 days).
+RETENTION_DAYS = env.int("RETENTION_DAYS", default=90)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -160,8 +200,8 @@ REST_FRAMEWORK = {
     "DEFAULT_METADATA_CLASS": None,
     "EXCEPTION_HANDLER": "config.exceptions.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
-        "config.throttles.TokenRateThrottle",
-        "config.throttles.AddressRateThrottle",
+        "accounts.throttles.TokenRateThrottle",
+        "accounts.throttles.AddressRateThrottle",
     ],
     # Clients behind this many reverse proxies: their address is read from X-Forwarded-For.
     "NUM_PROXIES": env.int("NUM_PROXIES", default=None),

@@ -11,5 +11,12 @@ SECRET_KEY = "test-secret-key"
 
 # The rate limits count in process memory, cleared before each test (tests/conftest.py), and
 # are out of reach unless a test lowers them.
-CACHES["ratelimit"] = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "rl"}  # noqa: F405
+RATELIMIT_STORE = "cache"
 RATE_LIMITS = dict.fromkeys(RATE_LIMITS, "1000000/min")  # noqa: F405
+# Tests render the admin without running collectstatic first: no manifest to look names up in.
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# WhiteNoise serves the apps' own static folders, as with DEBUG (no STATIC_ROOT needed).
+WHITENOISE_AUTOREFRESH = WHITENOISE_USE_FINDERS = True

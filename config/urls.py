@@ -1,4 +1,4 @@
-"""Root URLs: the API at ``/api/0/``, the SDK envelope endpoint and the admin at ``/admin/``."""
+"""Root URLs: the API at ``/api/0/``, the SDK envelope endpoint, ``/_health/`` and ``/admin/``."""
 
 from django.contrib import admin
 from django.http import HttpRequest, JsonResponse
@@ -6,6 +6,7 @@ from django.urls import include, path, re_path, reverse_lazy
 from django.views.decorators.csrf import csrf_exempt
 from django.views.generic import RedirectView
 
+from config.health import health_view
 from releases.api.errors import NOT_FOUND
 
 
@@ -27,6 +28,7 @@ admin.site.enable_nav_sidebar = False
 urlpatterns = [
     # There is no web front end besides the admin (docs/admin.md).
     path("", RedirectView.as_view(url=reverse_lazy("admin:index")), name="home"),
+    path("_health/", health_view, name="health"),
     path("admin/", admin.site.urls),
     path("api/", include("releases.health.urls")),
     path("api/0/", include("accounts.urls")),

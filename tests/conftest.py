@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from django.conf import settings
-from django.core.cache import caches
 from rest_framework.test import APIClient
 
+from accounts import ratelimits
 from accounts.models import Organization, OrganizationMember, Team, User
 from releases.models import Project
 from tests.factories import (
@@ -24,7 +23,7 @@ from tests.factories import (
 @pytest.fixture(autouse=True)
 def _fresh_rate_limits() -> None:
     """Each test starts with no request counted against any rate limit."""
-    caches[settings.RATELIMIT_CACHE].clear()
+    ratelimits.clear()
 
 
 DEFAULT_SCOPES = ["org:read", "project:read", "project:write", "project:releases"]

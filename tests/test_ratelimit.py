@@ -10,11 +10,11 @@ from datetime import timedelta
 import pytest
 from axes.models import AccessAttempt
 from django.conf import settings
-from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from config import ratelimit
+from accounts import ratelimits as ratelimit
+from accounts.models import RateLimitWindow
 from releases.models import IssueGroup
 from tests.envelopes import envelope, event, item, post_envelope
 from tests.factories import UserFactory
@@ -95,23 +95,16 @@ def test_many_bad_tokens_from_one_address_are_refused_then_even_a_good_one(api_c
     assert_too_many(good, detail)
 
 
-def test_the_counters_work_in_a_database_cache_whose_table_migrate_creates(
-    api_client, org, settings, limits
-):
-    settings.CACHES = {
-        **settings.CACHES,
-        "ratelimit": {
-            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-            "LOCATION": "ratelimit_cache",
-        },
-    }
+def test_the_database_store_counts_in_one_row_per_window(api_client, org, settings, limits):
+    settings.RATELIMIT_STORE = "database"  # what PostgreSQL deployments use
     limits(api_token="1/min")
-    call_command("migrate", verbosity=0)  # creates the cache table (config.apps)
 
     first, second = api_client.get(RELEASES), api_client.get(RELEASES)
 
     assert first.status_code == 200, first.content
     assert_too_many(second)
+    token_rows = RateLimitWindow.objects.filter(key__startswith="api_token:")
+    assert list(token_rows.values_list("count", flat=True)) == [2]
 
 
 # ---------------------------------------------------------------- envelopes

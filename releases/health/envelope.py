@@ -20,6 +20,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts import ratelimits
+
 from ..models import ProjectKey
 from . import framing, items, store
 from .adoption import maybe_refresh_adoption
@@ -37,6 +39,20 @@ class PayloadTooLarge(APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "Envelope exceeds the size limit."
     default_code = "too_large"
+
+
+class TooManyRequests(APIException):
+    """429 with the headers SDKs honour: ``Retry-After``, and for quotas Relay's
+    ``X-Sentry-Rate-Limits: <seconds>::<key|project>`` (no categories: all of them)."""
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_code = "rate_limited"
+
+    def __init__(self, detail: str, wait: int, quota_scope: str | None = None) -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(wait)}
+        if quota_scope is not None:
+            self.headers["X-Sentry-Rate-Limits"] = f"{wait}::{quota_scope}"
 
 
 def parse_auth_header(value: str) -> dict[str, str]:
@@ -68,7 +84,8 @@ def envelope_exception_handler(exc: Exception, context: dict[str, Any]) -> Respo
     """DRF's answer without its ``set_rollback``: this view runs outside a request transaction,
     and nothing is written before an error is raised."""
     if isinstance(exc, APIException):
-        return Response({"detail": exc.detail}, status=exc.status_code)
+        headers = exc.headers if isinstance(exc, TooManyRequests) else None
+        return Response({"detail": exc.detail}, status=exc.status_code, headers=headers)
     return None
 
 
@@ -77,6 +94,8 @@ class EnvelopeView(APIView):
 
     authentication_classes: list[Any] = []
     permission_classes: list[Any] = []
+    # Its own limits, per key and project, once the body is read (_check_rate_limits).
+    throttle_classes: list[Any] = []
     renderer_classes = [JSONRenderer]
     parser_classes: list[Any] = []
 
@@ -86,6 +105,7 @@ class EnvelopeView(APIView):
     def post(self, request: Request, project_id: int) -> Response:
         header_keys = self._header_keys(request)
         body = self._read_body(request)
+        self._check_failed_authentications(request)
         try:
             body = framing.decode_body(body, request.headers.get("Content-Encoding"))
         except framing.EnvelopeTooLarge as exc:
@@ -107,6 +127,7 @@ class EnvelopeView(APIView):
         if public_key is None:
             raise NotAuthenticated()
         key = self._authenticate(public_key, project_id)
+        self._check_rate_limits(key)
 
         try:
             envelope = framing.parse_envelope(body)
@@ -149,6 +170,30 @@ class EnvelopeView(APIView):
         if len(body) > limit:
             raise PayloadTooLarge()
         return body
+
+    def _check_failed_authentications(self, request: Request) -> None:
+        """An address with too many failed authentications is refused (429) for a while."""
+        rate = ratelimits.rate(ratelimits.AUTH_FAILURES)
+        if rate is None:
+            return
+        address = ratelimits.client_address(request)
+        wait = ratelimits.blocked(ratelimits.AUTH_FAILURES, address, rate)
+        if wait is not None:
+            raise TooManyRequests(ratelimits.AUTH_FAILURES_DETAIL, wait)
+
+    def _check_rate_limits(self, key: ProjectKey) -> None:
+        """Per DSN key, then per project; checked once the body is read, so that a slow
+        client holds no database connection meanwhile."""
+        for scope, quota_scope, ident in (
+            ("envelope_key", "key", key.public_key),
+            ("envelope_project", "project", str(key.project_id)),
+        ):
+            rate = ratelimits.rate(scope)
+            wait = ratelimits.hit(scope, ident, rate) if rate is not None else None
+            if wait is not None:
+                raise TooManyRequests(
+                    f"Rate limit exceeded for this {quota_scope}.", wait, quota_scope
+                )
 
     def _authenticate(self, public_key: str, project_id: int) -> ProjectKey:
         key = (

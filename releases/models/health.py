@@ -290,3 +290,17 @@ class AdoptionTick(models.Model):
 
     def __str__(self) -> str:
         return f"{self.organization_id} @ {self.last_run}"
+
+
+class JobRun(models.Model):
+    """One row per background job: when it last started and who holds it now."""
+
+    name = models.CharField(max_length=64, primary_key=True)
+    last_run = models.DateTimeField(null=True, blank=True, help_text="Start of the last run.")
+    last_finished = models.DateTimeField(null=True, blank=True)
+    # A claim stops other workers until this moment, or until the run ends (reset to null).
+    locked_until = models.DateTimeField(null=True, blank=True)
+    last_result = models.CharField(max_length=500, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.last_run}"

@@ -1,7 +1,7 @@
 """The API's DRF throttles: per token (or signed-in user) and per client address.
 
 Rates come from ``RATE_LIMITS`` (read at each request, so tests can override them) and are
-counted in the shared rate-limit cache by :mod:`config.ratelimit`.
+counted by :mod:`accounts.ratelimits`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from rest_framework.throttling import BaseThrottle
 
 from accounts.models import ApiToken
 
-from . import ratelimit
+from . import ratelimits
 
 
 class FixedWindowThrottle(BaseThrottle):
@@ -26,11 +26,11 @@ class FixedWindowThrottle(BaseThrottle):
         raise NotImplementedError
 
     def allow_request(self, request: Request, view: Any) -> bool:
-        rate = ratelimit.rate(self.scope)
+        rate = ratelimits.rate(self.scope)
         ident = self.ident(request) if rate is not None else None
         if rate is None or ident is None:
             return True
-        self.wait_seconds = ratelimit.hit(self.scope, ident, rate)
+        self.wait_seconds = ratelimits.hit(self.scope, ident, rate)
         return self.wait_seconds is None
 
     def wait(self) -> float | None:

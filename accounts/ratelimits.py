@@ -1,0 +1,124 @@
+"""Fixed-window rate limits that every worker and machine share (docs/reliability.md).
+
+``hit(scope, ident, rate)`` counts one request and says how long to wait once the window's
+limit is passed. On PostgreSQL the counters are rows of :class:`RateLimitWindow`, each hit one
+``INSERT … ON CONFLICT DO UPDATE … RETURNING`` (atomic, one query); on SQLite, where a write on
+every read would take the write lock, they live in the ``ratelimit`` cache (process memory
+unless ``RATELIMIT_CACHE_URL`` names a shared one).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import caches
+from django.db import connection
+from rest_framework.throttling import BaseThrottle
+
+from .models import RateLimitWindow
+
+PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+#: The scope of failed authentications (401 answers) per client address.
+AUTH_FAILURES = "auth_failure_address"
+AUTH_FAILURES_DETAIL = "Too many failed authentication attempts; retry later."
+# One hit in this many also deletes windows that ended a day ago or more.
+PRUNE_ONE_IN = 1000
+
+
+@dataclass(frozen=True)
+class Rate:
+    limit: int
+    window: int
+
+
+def parse_rate(text: str | None) -> Rate | None:
+    """``"1200/min"`` → ``Rate(1200, 60)`` (DRF's notation: s, min, hour, day); empty or
+    ``off`` → ``None``, no limit."""
+    if not text or text.strip().lower() in {"off", "none", "0"}:
+        return None
+    count, _, period = text.strip().partition("/")
+    return Rate(int(count), PERIODS[period.strip()[:1].lower()])
+
+
+def rate(scope: str) -> Rate | None:
+    """The configured rate of ``scope`` (``RATE_LIMITS``, read at each call)."""
+    return parse_rate(settings.RATE_LIMITS.get(scope))
+
+
+def _window(rate: Rate) -> tuple[int, int]:
+    """The current window's start and the seconds left in it."""
+    now = int(time.time())
+    start = now - now % rate.window
+    return start, max(1, start + rate.window - now)
+
+
+def _key(scope: str, ident: str) -> str:
+    return f"{scope}:{ident}"[:200]
+
+
+_UPSERT = (
+    "INSERT INTO {table} (key, window_start, count) VALUES (%s, %s, 1) "
+    "ON CONFLICT (key, window_start) DO UPDATE SET count = {table}.count + 1 RETURNING count"
+)
+
+
+def _in_database() -> bool:
+    return settings.RATELIMIT_STORE == "database"
+
+
+def hit(scope: str, ident: str, rate: Rate) -> int | None:
+    """Counts one request; the seconds until the window ends when it is over the limit."""
+    start, remaining = _window(rate)
+    key = _key(scope, ident)
+    if _in_database():
+        table = connection.ops.quote_name(RateLimitWindow._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(_UPSERT.format(table=table), [key, start])
+            (count,) = cursor.fetchone()
+        if random.randrange(PRUNE_ONE_IN) == 0:  # noqa: S311 - not for security
+            RateLimitWindow.objects.filter(window_start__lt=start - 86400).delete()
+    else:
+        cache = caches[settings.RATELIMIT_CACHE]
+        cache_key = f"rl:{key}:{start}"
+        cache.add(cache_key, 0, timeout=rate.window + 1)
+        try:
+            count = cache.incr(cache_key)
+        except ValueError:  # expired between add and incr
+            cache.set(cache_key, 1, timeout=rate.window + 1)
+            count = 1
+    return remaining if count > rate.limit else None
+
+
+def count(scope: str, ident: str, rate: Rate) -> int:
+    """Requests counted in the current window (what :func:`hit` compares with the limit)."""
+    start, _ = _window(rate)
+    key = _key(scope, ident)
+    if _in_database():
+        found = RateLimitWindow.objects.filter(key=key, window_start=start).values_list(
+            "count", flat=True
+        )
+        return next(iter(found), 0)
+    return int(caches[settings.RATELIMIT_CACHE].get(f"rl:{key}:{start}", 0))
+
+
+def blocked(scope: str, ident: str, rate: Rate) -> int | None:
+    """Like :func:`hit`, without counting."""
+    _, remaining = _window(rate)
+    return remaining if count(scope, ident, rate) >= rate.limit else None
+
+
+def client_address(request: Any) -> str:
+    """The client's address as DRF's throttles see it (``NUM_PROXIES`` behind proxies)."""
+    return str(BaseThrottle().get_ident(request))
+
+
+def clear() -> None:
+    """Forget every count (tests)."""
+    if _in_database():
+        RateLimitWindow.objects.all().delete()
+    else:
+        caches[settings.RATELIMIT_CACHE].clear()
