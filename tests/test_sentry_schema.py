@@ -3,7 +3,7 @@
 The schemas are extracted from getsentry/sentry-api-schema's ``openapi-derefed.json`` (commit
 named in each ``tests/data/sentry_schema/*.json``; ``scripts/extract_sentry_schema.py``
 regenerates them). OpenAPI 3.0's ``nullable`` is turned into JSON Schema's ``null`` type, and
-formats are not checked. Where we differ on purpose, docs/decisions-schema.md says why.
+formats are not checked. Where we differ on purpose, docs/decisions.md §10 says why.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def to_json_schema(node: Any) -> Any:
     return converted
 
 
-# Deliberate differences (docs/decisions-schema.md): properties we may send as null where the
+# Deliberate differences (docs/decisions.md §10): properties we may send as null where the
 # schema types them as non-null, as dotted paths under the release object.
 RELEASE_OPERATIONS = (
     "listOrganizationReleases",
