@@ -44,17 +44,6 @@ _ANSWERS: dict[str, type[exceptions.APIException]] = {
 }
 
 
-class _ListInput(forms.Widget):
-    """Every value of the given query parameters (repeatable ones), in order."""
-
-    def __init__(self, *names: str) -> None:
-        super().__init__()
-        self.names = names
-
-    def value_from_datadict(self, data: Any, files: Any, name: str) -> list[str]:
-        return [value for key in self.names or (name,) for value in data.getlist(key)]
-
-
 class _ParamsInput(forms.Widget):
     """The values of several query parameters that make one value together (None if absent)."""
 
@@ -62,15 +51,19 @@ class _ParamsInput(forms.Widget):
         super().__init__()
         self.names = names
 
-    def value_from_datadict(self, data: Any, files: Any, name: str) -> dict[str, str | None]:
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> Any:
         return {key: data.get(key) for key in self.names}
+
+
+class _ListInput(_ParamsInput):
+    """Every value of the given repeatable query parameters (default: the field's), in order."""
+
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> Any:
+        return [value for key in self.names or (name,) for value in data.getlist(key)]
 
 
 class _Field(forms.Field):
     """A form field whose ``clean`` is the whole parsing of its parameter."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
 
     def clean(self, value: Any) -> Any:
         return self.parse(value)
