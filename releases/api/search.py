@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import reduce
+from operator import and_, or_
 from typing import Any, ClassVar
 
 from django.db.models import (
@@ -54,6 +56,14 @@ def parse_datetime_param(value: str) -> datetime:
     return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def fold(node: qs.Node, leaf: Callable[[qs.Term | qs.FreeText], Q]) -> Q:
+    """One ``Q`` for a search tree: its ANDs and ORs over what ``leaf`` gives each leaf."""
+    if isinstance(node, qs.And | qs.Or):
+        children = [fold(child, leaf) for child in node.children]
+        return reduce(and_ if isinstance(node, qs.And) else or_, children)
+    return leaf(node)
+
+
 def free_text_q(text: str) -> Q:
     """Case-insensitive substring of the version, plus the ``X (Y)`` → ``X+Y`` rule."""
     lookup = Q(version__icontains=text)
@@ -100,12 +110,9 @@ class ReleaseSearch:
 
     def to_q(self, node: qs.Node) -> Q:
         """One ``Q`` for the tree; :class:`QuerySyntaxError` for a value a key refuses."""
-        if isinstance(node, qs.And | qs.Or):
-            children = [self.to_q(child) for child in node.children]
-            combined = children[0]
-            for child in children[1:]:
-                combined = combined & child if isinstance(node, qs.And) else combined | child
-            return combined
+        return fold(node, self._leaf_q)
+
+    def _leaf_q(self, node: qs.Term | qs.FreeText) -> Q:
         if isinstance(node, qs.FreeText):
             return free_text_q(node.text)
         method: Callable[[qs.Term], Q] = getattr(self, self.KEY_TO_LOOKUP[node.key])

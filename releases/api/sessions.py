@@ -24,6 +24,7 @@ from ..access import find_projects, is_number
 from ..health import series
 from ..models import Environment
 from .base import OrganizationEndpoint
+from .search import fold
 from .serializers import iso
 
 ONE_HOUR = 3600
@@ -106,18 +107,12 @@ class SessionsQueryFilter:
     def to_q(cls, text: str) -> Q:
         try:
             tree = qs.parse(text, check_key=cls.check_key)
-            return Q() if tree is None else cls._fold(tree)
+            return Q() if tree is None else fold(tree, cls._leaf_q)
         except qs.QuerySyntaxError as exc:
             raise ParseError(str(exc)) from None
 
     @classmethod
-    def _fold(cls, node: qs.Node) -> Q:
-        if isinstance(node, qs.And | qs.Or):
-            children = [cls._fold(child) for child in node.children]
-            combined = children[0]
-            for child in children[1:]:
-                combined = combined & child if isinstance(node, qs.And) else combined | child
-            return combined
+    def _leaf_q(cls, node: qs.Term | qs.FreeText) -> Q:
         if isinstance(node, qs.FreeText):
             raise qs.QuerySyntaxError(
                 f"Free text is not supported in this search: {node.text!r}. "
