@@ -8,7 +8,6 @@ levels, so anything deeper than :data:`MAX_JSON_DEPTH` is a 400 naming the probl
 
 from __future__ import annotations
 
-
 from typing import Any
 
 from django.conf import settings
@@ -49,6 +48,3 @@ class BoundedJSONParser(JSONParser):
         if too_deep(data, limit):
             raise ParseError(detail)
         return data
-
-
-

@@ -13,7 +13,6 @@ from accounts.scopes import GLOBAL_ROLES, ROLE_SCOPES
 
 from .models import Project
 
-
 #: The largest id a database column holds (a signed 64-bit integer). A greater number names
 #: nothing: SQLite cannot even compare with it (OverflowError), so it never reaches a query.
 MAX_ID = 2**63 - 1

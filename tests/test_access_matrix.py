@@ -1,4 +1,4 @@
-"""The access matrix: every API route and method × callers × targets in and out of reach.
+"""The access matrix: every API route and method, callers and targets in and out of reach.
 
 Routes come from the URL resolver, so a new route fails :func:`test_every_route_is_in_the_matrix`
 until it is given a body here. Each test builds one small world and loops over the routes:
@@ -353,7 +353,8 @@ def test_callers_from_outside_reach_nothing_of_acme(world: World, caller: str | 
                 # Not about one organization: 200 (the root answers anyone) or 401.
                 assert code in (200, 401), where
                 assert code == 200 or status == 401, where
-                assert "acme" not in text and "backend" not in text, where
+                assert "acme" not in text, where
+                assert "backend" not in text, where
             else:
                 assert code == status, (where, code, text)
                 assert json.loads(text)["detail"], where
@@ -381,7 +382,8 @@ def test_each_single_scope_gets_exactly_what_it_grants(world: World, scope: str)
         if template not in INDEX_ROUTES:  # the admin role bounds what an organization sees
             granted &= ROLE_SCOPES["admin"]
         if granted:
-            assert code not in (401, 403) and code < 500, (where, code, text)
+            assert code not in (401, 403), (where, code, text)
+            assert code < 500, (where, code, text)
         else:
             assert code == 403, (where, code, text)
         assert not leaks(world, text), where
@@ -570,8 +572,7 @@ def test_details_and_list_show_only_visible_projects_and_their_numbers(world: Wo
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {world.tokens['member']}")
 
     details = client.get(
-        "/api/0/organizations/acme/releases/shared@1.0/?health=1&adoptionStages=1"
-        "&project=backend"
+        "/api/0/organizations/acme/releases/shared@1.0/?health=1&adoptionStages=1&project=backend"
     ).json()
     listed = client.get(
         "/api/0/organizations/acme/releases/?health=1&adoptionStages=1&project=-1"
