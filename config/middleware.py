@@ -1,4 +1,5 @@
-"""Request-wide middleware: JSON errors under ``/api/`` and one transaction per write request.
+"""Request-wide middleware: JSON errors under ``/api/``, API write bodies read before any
+database work, and one transaction per write request.
 
 See docs/reliability.md.
 """
@@ -9,8 +10,10 @@ import logging
 from collections.abc import Callable
 from contextlib import ExitStack
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import connections, transaction
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.urls import Resolver404, get_urlconf, resolve
 from django.utils.log import log_response
 
@@ -25,6 +28,8 @@ from .errors import (
 logger = logging.getLogger("django.request")
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+#: The release API (the envelope endpoint, ``/api/<project>/envelope/``, reads its own body).
+API_PREFIX = "/api/0/"
 
 
 class ApiErrorMiddleware:
@@ -121,3 +126,28 @@ class WriteTransactionMiddleware:
             return []
         non_atomic: set[str] = getattr(match.func, "_non_atomic_requests", set())
         return [alias for alias in connections if alias not in non_atomic]
+
+
+class ReadBodyFirstMiddleware:
+    """Reads the whole body of a write request under ``/api/0/`` before anything touches the
+    database (authentication, rate limits, the request's transaction): a client that trickles
+    its body in holds a greenlet, never a database connection or an open transaction.
+
+    The body is bounded by ``DATA_UPLOAD_MAX_MEMORY_SIZE``: a larger declared or sent body is a
+    JSON 413. Place it right after :class:`ApiErrorMiddleware`.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        if request.method not in SAFE_METHODS and request.path_info.startswith(API_PREFIX):
+            try:
+                request.body  # noqa: B018 - reads and keeps the body
+            except RequestDataTooBig:
+                limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+                return JsonResponse(
+                    {"detail": f"Request body too large: the limit is {limit} bytes."},
+                    status=413,
+                )
+        return self.get_response(request)

@@ -44,6 +44,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so that nothing below can answer an API call with an HTML error page.
     "config.middleware.ApiErrorMiddleware",
+    # Then the body of an API write, read whole before any database work (docs/reliability.md).
+    "config.middleware.ReadBodyFirstMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (the admin's) served by the app itself, compressed and cacheable.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -194,6 +196,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # Sentry's API speaks JSON only, whatever Accept or ?format= say.
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # DRF's parsers, with JSON nesting bounded (config/parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "config.negotiation.JSONOnly",
     "URL_FORMAT_OVERRIDE": None,
     # OPTIONS describes nothing: it answers 405 like any other unsupported method.

@@ -13,11 +13,24 @@ from accounts.scopes import GLOBAL_ROLES, ROLE_SCOPES
 
 from .models import Project
 
+#: The largest id a database column holds (a signed 64-bit integer). A greater number names
+#: nothing: SQLite cannot even compare with it (OverflowError), so it never reaches a query.
+MAX_ID = 2**63 - 1
+
 
 def is_number(value: str) -> bool:
     """A numeric id: ASCII digits only (``str.isdigit`` also accepts ``²``, which ``int()``
     refuses)."""
     return value.isascii() and value.isdigit()
+
+
+def is_id(value: int | str) -> bool:
+    """Whether ``value`` (an int or a numeric string) can be a row id: 0 to :data:`MAX_ID`."""
+    if isinstance(value, str):
+        if not is_number(value) or len(value) > 19:
+            return False
+        value = int(value)
+    return 0 <= value <= MAX_ID
 
 
 @dataclass(frozen=True)
@@ -78,9 +91,14 @@ def access_for(user: Any, token: ApiToken | None, organization: Organization) ->
 def find_projects(projects: QuerySet[Project], values: Iterable[int | str]) -> list[Project] | None:
     """The projects among ``projects`` that ``values`` name by id or slug, ordered by id.
 
-    None when any value names no project there; each caller answers that its own way.
+    None when any value names no project there (ids beyond :data:`MAX_ID` name none); each
+    caller answers that its own way.
     """
-    ids = {int(v) for v in values if isinstance(v, int) or is_number(v)}
+    values = list(values)
+    numbers = [v for v in values if isinstance(v, int) or is_number(v)]
+    if not all(is_id(v) for v in numbers):
+        return None
+    ids = {int(v) for v in numbers}
     slugs = {v for v in values if isinstance(v, str) and not is_number(v)}
     found = list(projects.filter(Q(pk__in=ids) | Q(slug__in=slugs)).order_by("pk"))
     if ids <= {p.pk for p in found} and slugs <= {p.slug for p in found}:

@@ -439,16 +439,29 @@ def _store_file_changes(
 
 
 def _stored_commits(wanted: Mapping[tuple[int, str], object]) -> dict[tuple[int, str], Commit]:
-    """The stored commits among ``wanted``, by (repository id, key)."""
+    """The stored commits among ``wanted``, by (repository id, key).
+
+    One query per :data:`REPOSITORIES_PER_QUERY` repositories: SQLite refuses an expression
+    tree deeper than 1,000 ("Expression tree is too large"), which one ``OR`` per repository
+    reaches with commits over about 1,000 repositories.
+    """
     if not wanted:
         return {}
-    lookup = Q()
     by_repository: dict[int, list[str]] = {}
     for repository_id, key in wanted:
         by_repository.setdefault(repository_id, []).append(key)
-    for repository_id, keys in by_repository.items():
-        lookup |= Q(repository_id=repository_id, key__in=keys)
-    return {(c.repository_id, c.key): c for c in Commit.objects.filter(lookup)}
+    items = list(by_repository.items())
+    found: dict[tuple[int, str], Commit] = {}
+    for start in range(0, len(items), REPOSITORIES_PER_QUERY):
+        lookup = Q()
+        for repository_id, keys in items[start : start + REPOSITORIES_PER_QUERY]:
+            lookup |= Q(repository_id=repository_id, key__in=keys)
+        found.update({(c.repository_id, c.key): c for c in Commit.objects.filter(lookup)})
+    return found
+
+
+#: Repositories per commit lookup (see :func:`_stored_commits`).
+REPOSITORIES_PER_QUERY = 200
 
 
 @transaction.atomic

@@ -333,7 +333,7 @@ def test_post_on_existing_release_with_inaccessible_projects_is_400(
 
     assert response.status_code == 400
     assert response.json() == {
-        "projects": ["You do not have permission to one of the projects: backend, secret"]
+        "projects": ["You do not have permission to one of the projects of this release"]
     }
     assert Release.objects.get(version="1.0").status == ReleaseStatus.OPEN
 

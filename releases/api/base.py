@@ -15,13 +15,15 @@ from rest_framework.views import APIView
 from accounts.models import ApiToken, Organization
 from accounts.permissions import OrganizationReleasePermission
 
-from ..access import Access, access_for, find_projects, is_number
+from ..access import Access, access_for, find_projects, is_id, is_number
 from ..models import Project, Release, ReleaseProject, ReleaseQuerySet
 from .errors import ResourceNotFound
 
 
 def get_organization_or_404(id_or_slug: str) -> Organization:
     """An organization by numeric id or by slug (slugs are never purely numeric)."""
+    if is_number(id_or_slug) and not is_id(id_or_slug):
+        raise ResourceNotFound()
     lookup = Q(pk=int(id_or_slug)) if is_number(id_or_slug) else Q(slug=id_or_slug)
     organization = Organization.objects.filter(lookup).first()
     if organization is None:
@@ -87,6 +89,12 @@ class ReleaseEndpoint(OrganizationEndpoint):
     """
 
     permission_classes = [OrganizationReleasePermission]
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        """DRF's, with ``projects``: what the release serializers may show (docs/api.md
+        §6.5)."""
+        context: dict[str, Any] = super().get_serializer_context()  # type: ignore[misc]
+        return {**context, "projects": self.access.accessible_projects()}
 
     def get_release_queryset(self) -> ReleaseQuerySet:
         return Release.objects.for_org(self.organization)

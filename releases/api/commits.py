@@ -31,7 +31,9 @@ class ReleaseCommitsView(ReleaseEndpoint, generics.ListAPIView):
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         page = self.paginate_queryset(self.get_queryset()) or []
-        return self.get_paginated_response(serialize_commits(page, request.user))
+        return self.get_paginated_response(
+            serialize_commits(page, request.user, self.access.accessible_projects())
+        )
 
 
 class PreviousReleaseWithCommitsView(ReleaseEndpoint, generics.GenericAPIView):

@@ -42,8 +42,11 @@ class ReleaseDeploysView(ReleaseEndpoint, generics.ListCreateAPIView):
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         release = self.get_release()
+        # Only the release's projects the caller may see can be named, or are the default: a
+        # hidden one is "Invalid project ids or slugs", like an unknown one (docs/api.md §8.4).
+        visible = release.projects.filter(pk__in=self.access.accessible_projects().values("pk"))
         serializer = DeployCreateSerializer(
-            data=request.data, context={"release_projects": list(release.projects.all())}
+            data=request.data, context={"release_projects": list(visible.order_by("pk"))}
         )
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -54,7 +57,7 @@ class ReleaseDeploysView(ReleaseEndpoint, generics.ListCreateAPIView):
             url=data.get("url") or None,
             date_started=data.get("dateStarted"),
             date_finished=data.get("dateFinished"),
-            projects=data.get("projects"),
+            projects=data.get("projects") or serializer.context["release_projects"],
         )
         return Response(serialize_deploy(deploy), status=status.HTTP_201_CREATED)
 

@@ -14,7 +14,7 @@ from rest_framework import serializers
 
 from accounts.models import User
 
-from ..access import Access, find_projects, is_number
+from ..access import Access, find_projects, is_id
 from ..models import PROVIDER_NAMES, Project, ReleaseStatus
 from ..services import CommitData, RefData
 from ..versioning import MAX_VERSION_LENGTH, validate_version
@@ -180,7 +180,7 @@ class ReleaseCreateSerializer(ReleaseUpdateSerializer):
         if not value:
             return None
         lookup = Q(username__iexact=value) | Q(email__iexact=value)
-        if is_number(value):
+        if is_id(value):
             lookup |= Q(pk=int(value))
         access: Access = self.context["access"]
         users = User.objects.filter(lookup, is_active=True).order_by("pk")

@@ -34,6 +34,8 @@ class Cursor:
     def parse(cls, text: str) -> Cursor:
         try:
             value, page, is_prev = text.split(":")
+            if max(len(value), len(page), len(is_prev)) > 18:
+                raise ValueError(text)
             cursor = cls(int(value), int(page), bool(int(is_prev)))
         except ValueError:
             raise ParseError("Invalid cursor parameter.") from None
@@ -57,7 +59,7 @@ class CursorPagination(BasePagination):
         raw = request.query_params.get(self.page_size_query_param)
         if raw is None or raw == "":
             return MAX_PER_PAGE
-        if not is_number(raw):
+        if not is_number(raw) or len(raw) > 9:
             raise ParseError("Invalid per_page parameter.")
         per_page = int(raw)
         if per_page > MAX_PER_PAGE:

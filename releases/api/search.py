@@ -25,7 +25,7 @@ from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
 from .. import querysyntax as qs
-from ..access import is_number
+from ..access import is_id, is_number
 from ..health.sorts import stage_filter
 from ..models import (
     OPEN_STATUS,
@@ -311,6 +311,8 @@ def semver_prefix_q(version: str) -> Q:
             return lookup
         if not is_number(part):
             raise qs.QuerySyntaxError(SEMVER_FORMAT_ERROR)
+        if not is_id(part):  # beyond any stored component: matches nothing
+            return Q(pk__in=[])
         lookup &= Q(**{column: int(part)})
     if not version.endswith(("*", "X")):
         raise qs.QuerySyntaxError(SEMVER_FORMAT_ERROR)

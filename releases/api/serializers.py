@@ -15,7 +15,7 @@ from typing import Any, cast
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 from rest_framework import serializers
@@ -234,9 +234,18 @@ class ReleaseAttrs:
 
 
 def release_attrs(
-    entries: Sequence[ReleaseEntry], output: ReleaseOutput, *, viewer: Any
+    entries: Sequence[ReleaseEntry],
+    output: ReleaseOutput,
+    *,
+    viewer: Any,
+    projects: QuerySet[Project],
 ) -> dict[tuple[int, int | None], ReleaseAttrs]:
     """Batch-load the attrs of a page of releases, keyed by :attr:`ReleaseEntry.key`.
+
+    ``projects`` are the projects the caller may see (``Access.accessible_projects()``):
+    everything derived from a release's projects (``projects``, their health, ``newGroups``,
+    first and last event, adoption stages, the releases of the last commit) counts those only
+    (docs/api.md §6.5). It is a subquery of the queries below, never a query of its own.
 
     One query per relation whatever the page size, plus health's fixed count with
     ``output.health``.
@@ -248,9 +257,10 @@ def release_attrs(
     organization_id = releases[0].organization_id
     environments = output.environment_ids
 
+    visible_ids = projects.values("pk")
     links: dict[int, list[ReleaseProject]] = defaultdict(list)
     for link in (
-        ReleaseProject.objects.filter(release_id__in=release_ids)
+        ReleaseProject.objects.filter(release_id__in=release_ids, project_id__in=visible_ids)
         .select_related("project")
         .order_by("project_id")
     ):
@@ -258,14 +268,16 @@ def release_attrs(
 
     rows_by_release: dict[int, list[ReleaseProjectEnvironment]] = defaultdict(list)
     if output.with_events or output.adoption_stages or environments is not None:
-        rpe = ReleaseProjectEnvironment.objects.filter(release_id__in=release_ids)
+        rpe = ReleaseProjectEnvironment.objects.filter(
+            release_id__in=release_ids, project_id__in=visible_ids
+        )
         if environments is not None:
             rpe = rpe.filter(environment_id__in=environments)
         for row in rpe.select_related("project").order_by("release_id", "-first_seen", "-id"):
             rows_by_release[row.release_id].append(row)
 
     commits = [r.last_commit for r in releases if r.last_commit_id and r.last_commit]
-    commit_releases = _commit_releases(commits)
+    commit_releases = _commit_releases(commits, projects)
     pull_requests = _pull_requests(organization_id, commits)
 
     author_ids = {int(a) for r in releases for a in (r.authors or []) if str(a).isdigit()}
@@ -359,12 +371,20 @@ def _authors(
     return result
 
 
-def _commit_releases(commits: list[Commit]) -> dict[int, list[dict[str, Any]]]:
+def _commit_releases(
+    commits: list[Commit], projects: QuerySet[Project]
+) -> dict[int, list[dict[str, Any]]]:
+    """The releases of each commit that the caller may see: those linked to one of
+    ``projects`` (one query)."""
     if not commits:
         return {}
     by_commit: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    visible = ReleaseProject.objects.filter(project_id__in=projects.values("pk"))
     links = (
-        ReleaseCommit.objects.filter(commit_id__in={c.pk for c in commits})
+        ReleaseCommit.objects.filter(
+            commit_id__in={c.pk for c in commits},
+            release_id__in=visible.values("release_id"),
+        )
         .select_related("release")
         .order_by("commit_id", "release__date_added", "release_id")
     )
@@ -466,14 +486,17 @@ class ReleaseListSerializer(serializers.ListSerializer):
         entries = list(data)
         child = cast(ReleaseSerializer, self.child)
         context = cast(dict[str, Any], self.context)
-        context["attrs"] = release_attrs(entries, child.output, viewer=child.viewer)
+        context["attrs"] = release_attrs(
+            entries, child.output, viewer=child.viewer, projects=child.visible_projects
+        )
         return [child.to_representation(entry) for entry in entries]
 
 
 class ReleaseSerializer(serializers.Serializer):
     """Sentry's release object (docs/api.md §2), field for field, of a :class:`ReleaseEntry`.
 
-    Context: ``request`` and ``output`` (:class:`ReleaseOutput`). A page's attrs come from
+    Context: ``request``, ``output`` (:class:`ReleaseOutput`) and ``projects`` (the projects
+    the caller may see). A page's attrs come from
     :class:`ReleaseListSerializer`; a single release computes its own.
     """
 
@@ -512,6 +535,12 @@ class ReleaseSerializer(serializers.Serializer):
     def viewer(self) -> Any:
         return getattr(self.context.get("request"), "user", None)
 
+    @property
+    def visible_projects(self) -> QuerySet[Project]:
+        """Context ``projects``: what the caller may see. Required, so that a view that
+        forgets it fails instead of showing every project."""
+        return cast(QuerySet[Project], self.context["projects"])
+
     def _attrs(self, entry: ReleaseEntry) -> ReleaseAttrs:
         attrs: dict[tuple[int, int | None], ReleaseAttrs] = self.context["attrs"]
         return attrs[entry.key]
@@ -519,7 +548,9 @@ class ReleaseSerializer(serializers.Serializer):
     def to_representation(self, instance: ReleaseEntry) -> dict[str, Any]:
         if not isinstance(self.parent, ReleaseListSerializer):
             context = cast(dict[str, Any], self.context)
-            context["attrs"] = release_attrs([instance], self.output, viewer=self.viewer)
+            context["attrs"] = release_attrs(
+                [instance], self.output, viewer=self.viewer, projects=self.visible_projects
+            )
         data = super().to_representation(instance)
         if self.output.adoption_stages:
             stages = self._attrs(instance).adoption_stages
@@ -597,8 +628,11 @@ class ReleaseSerializer(serializers.Serializer):
         return serialize_project_meta(self.output.current_project)
 
 
-def serialize_commits(commits: Sequence[Commit], viewer: Any) -> list[dict[str, Any]]:
-    """Sentry's commit objects, each with its ``releases``, for a page, in batch.
+def serialize_commits(
+    commits: Sequence[Commit], viewer: Any, projects: QuerySet[Project]
+) -> list[dict[str, Any]]:
+    """Sentry's commit objects, each with its ``releases`` (those linked to one of
+    ``projects``, the caller's), for a page, in batch.
 
     Reads each commit's ``repository`` and ``author`` (select them with the commits).
     """
@@ -612,5 +646,5 @@ def serialize_commits(commits: Sequence[Commit], viewer: Any) -> list[dict[str, 
         + [pr.author for pr in pull_requests.values() if pr.author],
         viewer,
     )
-    commit_releases = _commit_releases(list(commits))
+    commit_releases = _commit_releases(list(commits), projects)
     return [_serialize_commit(c, commit_releases, pull_requests, resolver) for c in commits]

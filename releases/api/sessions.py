@@ -32,7 +32,7 @@ ONE_DAY = 86400
 MAX_POINTS = 1000  # Sentry's limit on buckets per query
 DEFAULT_PERIOD = timedelta(days=14)
 MAX_GROUPS = 100
-_PERIOD_RE = re.compile(r"^(\d+)([smhdw]?)$")
+_PERIOD_RE = re.compile(r"^([0-9]{1,12})([smhdw]?)$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": ONE_HOUR, "d": ONE_DAY, "w": 7 * ONE_DAY}
 _SLUG_RE = re.compile(r"^[a-z0-9_-]+$", re.IGNORECASE)
 # Fields Sentry has that we cannot compute from what we store.
