@@ -2,7 +2,8 @@
 
 ``hit(scope, ident, rate)`` counts one request and says how long to wait once the window's
 limit is passed. On PostgreSQL the counters are rows of :class:`RateLimitWindow`, each hit one
-``INSERT … ON CONFLICT DO UPDATE … RETURNING`` (atomic, one query); on SQLite, where a write on
+``INSERT … ON CONFLICT DO UPDATE … RETURNING`` (atomic, one query; ``hit_many`` counts several
+limits, such as an API call's token and address, in that one statement); on SQLite, where a write on
 every read would take the write lock, they live in the ``ratelimit`` cache (process memory
 unless ``RATELIMIT_CACHE_URL`` names a shared one).
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,8 +63,9 @@ def _key(scope: str, ident: str) -> str:
 
 
 _UPSERT = (
-    "INSERT INTO {table} (key, window_start, count) VALUES (%s, %s, 1) "
-    "ON CONFLICT (key, window_start) DO UPDATE SET count = {table}.count + 1 RETURNING count"
+    "INSERT INTO {table} (key, window_start, count) VALUES {rows} "
+    "ON CONFLICT (key, window_start) DO UPDATE SET count = {table}.count + 1 "
+    "RETURNING key, window_start, count"
 )
 
 
@@ -72,25 +75,47 @@ def _in_database() -> bool:
 
 def hit(scope: str, ident: str, rate: Rate) -> int | None:
     """Counts one request; the seconds until the window ends when it is over the limit."""
-    start, remaining = _window(rate)
-    key = _key(scope, ident)
+    return hit_many([(scope, ident, rate)])
+
+
+def hit_many(limits: Sequence[tuple[str, str, Rate]]) -> int | None:
+    """Counts one request against each ``(scope, ident, rate)``: one statement on PostgreSQL.
+
+    The longest wait of the limits passed, or None when none is.
+    """
+    windows = {}
+    for scope, ident, limit in limits:
+        start, remaining = _window(limit)
+        windows[(_key(scope, ident), start)] = (limit, remaining)
+    if not windows:
+        return None
+    counts: dict[tuple[str, int], int] = {}
     if _in_database():
         table = connection.ops.quote_name(RateLimitWindow._meta.db_table)
+        rows = ", ".join(["(%s, %s, 1)"] * len(windows))
+        params = [value for window in windows for value in window]
         with connection.cursor() as cursor:
-            cursor.execute(_UPSERT.format(table=table), [key, start])
-            (count,) = cursor.fetchone()
+            cursor.execute(_UPSERT.format(table=table, rows=rows), params)
+            counts = {(key, start): count for key, start, count in cursor.fetchall()}
         if random.randrange(PRUNE_ONE_IN) == 0:  # noqa: S311 - not for security
-            RateLimitWindow.objects.filter(window_start__lt=start - 86400).delete()
+            oldest = min(start for _, start in windows)
+            RateLimitWindow.objects.filter(window_start__lt=oldest - 86400).delete()
     else:
         cache = caches[settings.RATELIMIT_CACHE]
-        cache_key = f"rl:{key}:{start}"
-        cache.add(cache_key, 0, timeout=rate.window + 1)
-        try:
-            count = cache.incr(cache_key)
-        except ValueError:  # expired between add and incr
-            cache.set(cache_key, 1, timeout=rate.window + 1)
-            count = 1
-    return remaining if count > rate.limit else None
+        for (key, start), (limit, _) in windows.items():
+            cache_key = f"rl:{key}:{start}"
+            cache.add(cache_key, 0, timeout=limit.window + 1)
+            try:
+                counts[(key, start)] = cache.incr(cache_key)
+            except ValueError:  # expired between add and incr
+                cache.set(cache_key, 1, timeout=limit.window + 1)
+                counts[(key, start)] = 1
+    waits = [
+        remaining
+        for window, (limit, remaining) in windows.items()
+        if counts.get(window, 0) > limit.limit
+    ]
+    return max(waits, default=None)
 
 
 def count(scope: str, ident: str, rate: Rate) -> int:

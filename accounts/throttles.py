@@ -37,6 +37,27 @@ class FixedWindowThrottle(BaseThrottle):
         return self.wait_seconds
 
 
+class ApiRateThrottle(BaseThrottle):
+    """Both limits of an API call, per token (or signed-in user) and per client address,
+    counted in one statement (``ratelimits.hit_many``); the wait is the longer one."""
+
+    def __init__(self) -> None:
+        self.wait_seconds: int | None = None
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        limits = []
+        for throttle in (TokenRateThrottle(), AddressRateThrottle()):
+            rate = ratelimits.rate(throttle.scope)
+            ident = throttle.ident(request) if rate is not None else None
+            if rate is not None and ident is not None:
+                limits.append((throttle.scope, ident, rate))
+        self.wait_seconds = ratelimits.hit_many(limits)
+        return self.wait_seconds is None
+
+    def wait(self) -> float | None:
+        return self.wait_seconds
+
+
 class TokenRateThrottle(FixedWindowThrottle):
     """Keyed by the API token, else by the signed-in user; anonymous calls are not counted."""
 

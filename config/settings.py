@@ -208,8 +208,8 @@ REST_FRAMEWORK = {
     "DEFAULT_METADATA_CLASS": None,
     "EXCEPTION_HANDLER": "config.exceptions.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
-        "accounts.throttles.TokenRateThrottle",
-        "accounts.throttles.AddressRateThrottle",
+        # The token and address limits, counted in one statement.
+        "accounts.throttles.ApiRateThrottle",
     ],
     # Clients behind this many reverse proxies: their address is read from X-Forwarded-For.
     "NUM_PROXIES": env.int("NUM_PROXIES", default=None),

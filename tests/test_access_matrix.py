@@ -134,7 +134,8 @@ def _walk(patterns: list[Any], prefix: str) -> Iterator[tuple[str, Any]]:
 def _methods(callback: Any) -> set[str]:
     actions = getattr(callback, "actions", None)
     if actions:
-        return {m.upper() for m in actions}
+        # DRF adds "head" to a viewset's actions once it has answered a GET: HEAD mirrors GET.
+        return {m.upper() for m in actions if m != "head"}
     view = getattr(callback, "view_class", None) or getattr(callback, "cls", None)
     names = {"get", "post", "put", "patch", "delete"}
     return {m.upper() for m in names if view is not None and hasattr(view, m)}

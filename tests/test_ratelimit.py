@@ -10,6 +10,8 @@ from datetime import timedelta
 import pytest
 from axes.models import AccessAttempt
 from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -105,6 +107,22 @@ def test_the_database_store_counts_in_one_row_per_window(api_client, org, settin
     assert_too_many(second)
     token_rows = RateLimitWindow.objects.filter(key__startswith="api_token:")
     assert list(token_rows.values_list("count", flat=True)) == [2]
+
+
+def test_the_database_store_counts_token_and_address_in_one_statement(api_client, org, settings):
+    settings.RATELIMIT_STORE = "database"
+
+    with CaptureQueriesContext(connection) as queries:
+        response = api_client.get(RELEASES)
+
+    assert response.status_code == 200, response.content
+    upserts = [
+        q["sql"] for q in queries if q["sql"].startswith('INSERT INTO "accounts_ratelimitwindow"')
+    ]
+    assert len(upserts) == 1
+    counts = dict(RateLimitWindow.objects.values_list("key", "count"))
+    assert sorted(key.split(":")[0] for key in counts) == ["api_address", "api_token"]
+    assert set(counts.values()) == {1}
 
 
 # ---------------------------------------------------------------- envelopes

@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.http import QueryDict
 from rest_framework import exceptions
 from rest_framework.request import Request
@@ -102,18 +102,19 @@ class ReleaseEndpoint(OrganizationEndpoint):
     def get_release(self, *, write: bool = False) -> Release:
         """Seeing a release takes access to one of its projects; changing it takes access to
         all of them (docs/api.md §6.4). Either failure is a 404, like an unknown version."""
+        accessible = self.access.accessible_projects().values("pk")
+        # Whether the caller sees one of its projects, in the same query as the release.
+        seen = ReleaseProject.objects.filter(release=OuterRef("pk"), project__in=accessible)
         release = (
             self.get_release_queryset()
             .with_serializer_relations()
             .filter(version=self.kwargs["version"])
+            .annotate(visible=Exists(seen))
             .first()
         )
-        if release is None:
+        if release is None or not release.visible:
             raise ResourceNotFound()
-        accessible = self.access.accessible_projects().values("pk")
         projects = Project.objects.filter(release_projects__release=release)
-        if not projects.filter(pk__in=accessible).exists():
-            raise ResourceNotFound()
         if write and projects.exclude(pk__in=accessible).exists():
             raise ResourceNotFound()
         return release

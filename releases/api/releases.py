@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any, cast
 
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from rest_framework import status, viewsets
@@ -161,6 +161,13 @@ class ReleaseViewSet(ReleaseEndpoint, viewsets.GenericViewSet):
 
         organization_releases = Release.objects.for_org(self.organization)
         candidates = filterset.filter_queryset(organization_releases)
+        in_project = filterset.in_selection(organization_releases)
+        # Every neighbour is a subquery of one statement (ordered, LIMIT 1 each).
+        neighbours = {
+            "first": in_project.order_by("date_added", "pk"),
+            "last": in_project.order_by("-date_added", "-pk"),
+        }
+        following = preceding = None
         if sort == "date":
             newer = Q(date_added__gt=release.date_added) | Q(
                 date_added=release.date_added, pk__gt=release.pk
@@ -168,8 +175,8 @@ class ReleaseViewSet(ReleaseEndpoint, viewsets.GenericViewSet):
             older = Q(date_added__lt=release.date_added) | Q(
                 date_added=release.date_added, pk__lt=release.pk
             )
-            following = _version(candidates.filter(newer).order_by("date_added", "pk"))
-            preceding = _version(candidates.filter(older).order_by("-date_added", "-pk"))
+            neighbours["following"] = candidates.filter(newer).order_by("date_added", "pk")
+            neighbours["preceding"] = candidates.filter(older).order_by("-date_added", "-pk")
         else:
             following, preceding = sorts.health_neighbours(
                 candidates,
@@ -180,12 +187,22 @@ class ReleaseViewSet(ReleaseEndpoint, viewsets.GenericViewSet):
                 summary_period=self.details_params.health.summary_period,
                 environment_ids=environment_ids,
             )
-        in_project = filterset.in_selection(organization_releases)
+        found = (
+            Release.objects.filter(pk=release.pk)
+            .annotate(
+                **{
+                    name: Subquery(queryset.values("version")[:1])
+                    for name, queryset in neighbours.items()
+                }
+            )
+            .values(*neighbours)
+            .get()
+        )
         return ProjectMeta(
-            next_version=following,
-            prev_version=preceding,
-            first_version=_version(in_project.order_by("date_added", "pk")),
-            last_version=_version(in_project.order_by("-date_added", "-pk")),
+            next_version=found.get("following", following),
+            prev_version=found.get("preceding", preceding),
+            first_version=found["first"],
+            last_version=found["last"],
             sessions_lower_bound=lower,
             sessions_upper_bound=upper,
         )
@@ -266,10 +283,6 @@ class ReleaseViewSet(ReleaseEndpoint, viewsets.GenericViewSet):
 
 #: Write answers carry no event data (docs/api.md §5.6 step 10).
 WRITTEN = ReleaseOutput(with_events=False)
-
-
-def _version(queryset: QuerySet[Release]) -> str | None:
-    return queryset.values_list("version", flat=True).first()
 
 
 class ProjectReleaseViewSet(ProjectRouteMixin, ReleaseViewSet):
