@@ -471,9 +471,11 @@ class DeployAddInline(admin.StackedInline):
 class HealthForm(forms.Form):
     """The release page's health section: which project, environment and period."""
 
-    project = forms.TypedChoiceField(coerce=int)
+    project = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
     environment = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
-    period = forms.ChoiceField(choices=[(p, p) for p in HEALTH_PERIODS], initial="7d")
+    period = forms.ChoiceField(
+        choices=[(p, p) for p in HEALTH_PERIODS], initial="7d", required=False
+    )
     prefix = "health"
 
     def __init__(self, *args: Any, projects: list[Project], environments: list[Environment],
