@@ -11,7 +11,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Exists, F, OrderBy, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -262,6 +262,18 @@ class HealthRow:
     others: list[Project]
     health: ReleaseHealth | None
     stage: str | None
+
+
+class NullsLast(OrderBy):
+    """A list column's ordering that keeps rows without data last both ways: the admin
+    reverses an ``OrderBy`` for the second click, which would put them first."""
+
+    def __init__(self, name: str, *, descending: bool) -> None:
+        super().__init__(F(name), descending=descending, nulls_last=True)
+
+    def reverse_ordering(self) -> NullsLast:
+        self.descending = not self.descending
+        return self
 
 
 class EnvironmentListFilter(admin.SimpleListFilter):
@@ -731,7 +743,7 @@ class ReleaseAdmin(admin.ModelAdmin):
 
     @admin.display(
         description="crash-free sessions",
-        ordering=F("health_crash_rate").desc(nulls_last=True),
+        ordering=NullsLast("health_crash_rate", descending=True),
     )
     def crash_free_sessions(self, obj: Release) -> str:
         health = obj.health_row.health  # type: ignore[attr-defined]
@@ -739,7 +751,7 @@ class ReleaseAdmin(admin.ModelAdmin):
 
     @admin.display(
         description="crash-free users",
-        ordering=F("health_user_crash_rate").desc(nulls_last=True),
+        ordering=NullsLast("health_user_crash_rate", descending=True),
     )
     def crash_free_users(self, obj: Release) -> str:
         health = obj.health_row.health  # type: ignore[attr-defined]
@@ -747,7 +759,7 @@ class ReleaseAdmin(admin.ModelAdmin):
 
     @admin.display(
         description="sessions (24 h)",
-        ordering=F("health_sessions_24h").desc(nulls_last=True),
+        ordering=NullsLast("health_sessions_24h", descending=True),
     )
     def sessions_24h(self, obj: Release) -> str:
         health = obj.health_row.health  # type: ignore[attr-defined]
@@ -758,7 +770,7 @@ class ReleaseAdmin(admin.ModelAdmin):
         health = obj.health_row.health  # type: ignore[attr-defined]
         return percent(health.sessions_adoption if health else None)
 
-    @admin.display(description="stage", ordering=F("health_adopted").desc(nulls_last=True))
+    @admin.display(description="stage", ordering=NullsLast("health_adopted", descending=True))
     def stage(self, obj: Release) -> str:
         return stage_badge(obj.health_row.stage)  # type: ignore[attr-defined]
 
