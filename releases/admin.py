@@ -551,6 +551,7 @@ def release_health_context(request: HttpRequest, release: Release) -> dict[str, 
         "period": period,
         "health": health,
         "buckets": buckets,
+        "has_sessions": any(bucket.sessions for bucket in buckets),
         "hourly": period == "24h",
         "chart_title": f"Sessions of {release.version} in {project.slug}{where}, per {unit}, "
         f"last {period}, by outcome",
