@@ -113,6 +113,14 @@ def _when(moment: datetime, hourly: bool) -> str:
     return date_format(localtime(moment), "Y-m-d H:i" if hourly else "Y-m-d")
 
 
+def _tick(moment: datetime, hourly: bool, *, first: bool) -> str:
+    """An axis label: ``14:00`` (with the date on the first and at midnight), or ``11-30``."""
+    local = localtime(moment)
+    if not hourly:
+        return date_format(local, "m-d")
+    return date_format(local, "m-d H:i" if first or local.hour == 0 else "H:i")
+
+
 # -- The sessions chart ------------------------------------------------------------------------
 
 WIDTH, HEIGHT = 960, 260
@@ -224,7 +232,7 @@ def sessions_chart(
                 markers.append(Marker(round(x, 2), deploy.name or "deploy", when, environment))
     every = max(1, math.ceil(n / 8))
     ticks = [
-        {"x": round(LEFT + (i + 0.5) * step, 2), "label": bar.label}
+        {"x": round(LEFT + (i + 0.5) * step, 2), "label": _tick(bar.start, hourly, first=i == 0)}
         for i, bar in enumerate(bars)
         if i % every == 0
     ]
