@@ -192,6 +192,7 @@ def test_release_page_chart_matches_the_sessions_and_marks_the_deploy(staff_clie
 
 def test_release_page_health_choices_and_bad_values(staff_client, sdk, project):
     send_outcomes(sdk, project, release="app@1.0.0", started=hour_ago(30), exited=9, crashed=1)
+    send_outcomes(sdk, project, release="app@1.0.0", started=hour_ago(2), exited=4)
     release = Release.objects.get(version="app@1.0.0")
     path = reverse("admin:releases_release_change", args=[release.pk])
 
@@ -203,8 +204,18 @@ def test_release_page_health_choices_and_bad_values(staff_client, sdk, project):
     assert re.search(r'data-outcome="crashed" data-count="1"', week)
     assert day.count('class="bucket"') == 24
     assert 'data-outcome="crashed"' not in day  # 30 hours ago: outside the last 24
+    assert "no chart" not in day
     assert bad.status_code == 200
     assert "Some choices were not understood" in bad.content.decode()
+
+
+def test_release_page_without_sessions_shows_a_line_instead_of_a_chart(staff_client, project):
+    release = ReleaseFactory(organization=project.organization, projects=[project])
+
+    html = staff_client.get(reverse("admin:releases_release_change", args=[release.pk]))
+
+    assert 'class="release-empty no-sessions"' in html.content.decode()
+    assert 'id="sessions-chart"' not in html.content.decode()
 
 
 def test_compare_page_lists_releases_newest_first_with_sparklines(staff_client, sdk, org, project):
