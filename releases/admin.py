@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
-from django.db.models import OuterRef, QuerySet, Subquery
-from django.http import HttpRequest
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Exists, F, OrderBy, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.html import format_html
 from django.utils.timezone import localtime
 
+from releases.health.dashboard import (
+    AdoptionRow,
+    adoption_rows,
+    main_environments,
+    outcome_buckets,
+)
+from releases.health.reads import HealthQuery, ReleaseHealth, health_data
+from releases.health.sorts import STAGES, adoption_sort_value, health_sort_value, stage_filter
 from releases.models import (
     Commit,
     CommitAuthor,
@@ -29,6 +47,7 @@ from releases.models import (
     Repository,
 )
 from releases.services import release_refresh_commits, release_refresh_deploys
+from releases.templatetags.release_health import compact, percent, rate, stage_badge
 
 ADMIN_CSS = {"all": ("releases/admin.css",)}
 
@@ -55,9 +74,78 @@ class ProjectAdmin(admin.ModelAdmin):
     list_filter = ("organization", "platform")
     search_fields = ("slug", "name")
     autocomplete_fields = ("organization", "teams")
+    # Adds a "Compare releases" link to the project's page.
+    change_form_template = "admin/releases/project/change_form.html"
+    releases_per_page = 25
 
     class Media:
         css = ADMIN_CSS
+
+    def get_urls(self) -> list:
+        # Before the default URLs: their ``<path:object_id>/`` would take ``5/releases/``.
+        view = self.admin_site.admin_view(self.releases_view)
+        return [
+            path("<int:object_id>/releases/", view, name="releases_project_releases"),
+            *super().get_urls(),
+        ]
+
+    def releases_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        """The project's releases, newest first, with their health, a sparkline of sessions
+        per day and the change in crash-free sessions from the release before (docs/admin.md).
+
+        A fixed number of queries per page: the page (with one release more, the one before
+        the last shown), then the health of the whole page at once.
+        """
+        project = get_object_or_404(Project.objects.select_related("organization"), pk=object_id)
+        if not self.has_view_permission(request, project):
+            raise PermissionDenied
+        now = timezone.now()
+        releases = Release.objects.filter(release_projects__project=project).order_by(
+            "-date_added", "-id"
+        )
+        page = Paginator(releases, self.releases_per_page).get_page(request.GET.get("page"))
+        offset = (page.number - 1) * self.releases_per_page
+        fetched = list(releases[offset : offset + self.releases_per_page + 1])
+        pairs = [(project.pk, release.pk) for release in fetched]
+        health = health_data(
+            pairs, HealthQuery(summary_period=SUMMARY_PERIOD, stats_period="14d"), now
+        )
+        main = main_environments([project.pk], now).get(project.pk)
+        adoption = adoption_rows(pairs)
+        rows = []
+        for index, release in enumerate(fetched[: self.releases_per_page]):
+            mine = health[(project.pk, release.pk)]
+            before = fetched[index + 1] if index + 1 < len(fetched) else None
+            previous = health[(project.pk, before.pk)] if before else None
+            change = None
+            if (
+                previous
+                and mine.crash_free_sessions is not None
+                and previous.crash_free_sessions is not None
+            ):
+                change = mine.crash_free_sessions - previous.crash_free_sessions
+            rows.append(
+                {
+                    "release": release,
+                    "health": mine,
+                    "stage": stage_in(adoption.get((project.pk, release.pk), []), main),
+                    "sessions": [value for _, value in mine.series],
+                    "change": change,
+                    "before": before,
+                }
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Releases of {project.organization.slug}/{project.slug}",
+            "project": project,
+            "main_environment": main,
+            "rows": rows,
+            "page": page,
+            "summary_period": SUMMARY_PERIOD,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/releases/project/releases.html", context)
 
 
 @admin.register(Environment)
@@ -143,6 +231,116 @@ class ReleaseProjectEnvironmentAdmin(admin.ModelAdmin):
     list_select_related = ("release", "project__organization", "environment")
     search_fields = ("release__version", "project__slug", "environment__name")
     autocomplete_fields = ("release", "project", "environment")
+
+
+#: The health numbers' window on the release list and the compare page (the API's default).
+SUMMARY_PERIOD = "14d"
+#: The release list's project filter (``projects`` as a related-field filter).
+PROJECT_PARAM = "projects__id__exact"
+ENVIRONMENT_PARAM = "environment"
+HEALTH_PERIODS = ("24h", "7d", "14d", "30d", "90d")
+
+
+def selected_id(request: HttpRequest, name: str) -> int | None:
+    """A filter's id from the query string; None when absent or not a number."""
+    value = request.GET.get(name, "")
+    return int(value) if value.isdigit() else None
+
+
+def stage_in(rows: list[AdoptionRow], environment: Any) -> str | None:
+    """The stage in ``environment`` (a MainEnvironment or an Environment), if it has a row."""
+    if environment is None:
+        return None
+    return next((row.stage for row in rows if row.environment_id == environment.id), None)
+
+
+@dataclass
+class HealthRow:
+    """What the release list shows of one release: the health of one of its projects."""
+
+    project: Project | None
+    others: list[Project]
+    health: ReleaseHealth | None
+    stage: str | None
+
+
+class NullsLast(OrderBy):
+    """A list column's ordering that keeps rows without data last both ways: the admin
+    reverses an ``OrderBy`` for the second click, which would put them first."""
+
+    def __init__(self, name: str, *, descending: bool) -> None:
+        super().__init__(F(name), descending=descending, nulls_last=True)
+
+    def reverse_ordering(self) -> NullsLast:
+        self.descending = not self.descending
+        return self
+
+
+class EnvironmentListFilter(admin.SimpleListFilter):
+    """Releases seen in an environment; the health columns then count that environment only."""
+
+    title = "environment"
+    parameter_name = ENVIRONMENT_PARAM
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        environments = list(
+            Environment.objects.select_related("organization").order_by("name", "id")
+        )
+        organizations = {e.organization_id for e in environments}
+        return [
+            (str(e.pk), e.name if len(organizations) == 1 else f"{e.name} ({e.organization.slug})")
+            for e in environments
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Release]) -> QuerySet[Release]:
+        if self.value() is None:
+            return queryset
+        if not str(self.value()).isdigit():
+            raise admin.options.IncorrectLookupParameters(self.value())
+        seen = ReleaseProjectEnvironment.objects.filter(
+            release_id=OuterRef("pk"), environment_id=int(str(self.value()))
+        )
+        return queryset.filter(Exists(seen))
+
+
+class StageListFilter(admin.SimpleListFilter):
+    """Releases in an adoption stage: in the chosen environment, else in the main environment
+    of each of their projects (docs/admin.md)."""
+
+    title = "adoption stage"
+    parameter_name = "stage"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("adopted", "Adopted"), ("low_adoption", "Low adoption"), ("replaced", "Replaced")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Release]) -> QuerySet[Release]:
+        stage = self.value()
+        if stage is None:
+            return queryset
+        if stage not in STAGES:
+            raise admin.options.IncorrectLookupParameters(stage)
+        project = selected_id(request, PROJECT_PARAM)
+        project_ids = [project] if project else list(Project.objects.values_list("pk", flat=True))
+        environment = selected_id(request, ENVIRONMENT_PARAM)
+        if environment is not None:
+            by_environment = {environment: project_ids}
+        else:
+            by_environment = {}
+            for project_id, main in main_environments(project_ids, timezone.now()).items():
+                by_environment.setdefault(main.id, []).append(project_id)
+        matches = Q(pk__in=[])
+        for environment_id, projects in by_environment.items():
+            matches |= Q(stage_filter([stage], environment_id=environment_id, project_ids=projects))
+        return queryset.filter(matches)
+
+
+class ReleaseChangeList(ChangeList):
+    """The release list; the health of the whole page is read at once, after paginating."""
+
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        release_admin: Any = self.model_admin
+        release_admin.attach_health(request, self.result_list)
 
 
 class ProjectListFilter(admin.RelatedFieldListFilter):
@@ -282,13 +480,98 @@ class DeployAddInline(admin.StackedInline):
         return False
 
 
+class HealthForm(forms.Form):
+    """The release page's health section: which project, environment and period."""
+
+    project = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
+    environment = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
+    period = forms.ChoiceField(
+        choices=[(p, p) for p in HEALTH_PERIODS], initial="7d", required=False
+    )
+    prefix = "health"
+
+    def __init__(self, *args: Any, projects: list[Project], environments: list[Environment],
+                 **kwargs: Any) -> None:  # fmt: skip
+        super().__init__(*args, **kwargs)
+        project_field: Any = self.fields["project"]
+        environment_field: Any = self.fields["environment"]
+        project_field.choices = [(p.pk, p.slug) for p in projects]
+        environment_field.choices = [("", "all environments")] + [
+            (e.pk, e.name or "(no name)") for e in environments
+        ]
+
+
+def release_health_context(request: HttpRequest, release: Release) -> dict[str, Any]:
+    """The release page's health section for the project, environment and period chosen in
+    the query string (``health-project``, ``health-environment``, ``health-period``).
+
+    Nine queries whatever the data: the environments, ``health_data`` (five, no series), the
+    chart's buckets, the adoption rows and the deploys.
+    """
+    projects = sorted(release.projects.all(), key=lambda p: p.slug)
+    if not projects:
+        return {"projects": []}
+    environments = list(
+        Environment.objects.filter(organization_id=release.organization_id).order_by("name")
+    )
+    form = HealthForm(
+        request.GET if any(k.startswith("health-") for k in request.GET) else None,
+        projects=projects,
+        environments=environments,
+    )
+    choice = form.cleaned_data if form.is_valid() else {}
+    project = next((p for p in projects if p.pk == choice.get("project")), projects[0])
+    environment = next((e for e in environments if e.pk == choice.get("environment")), None)
+    period = choice.get("period") or "7d"
+    environment_ids = (environment.pk,) if environment else None
+    now = timezone.now()
+    pair = (project.pk, release.pk)
+    health = health_data(
+        [pair],
+        HealthQuery(summary_period=period, stats_period=None, environment_ids=environment_ids),
+        now,
+    )[pair]
+    buckets = outcome_buckets(
+        project.pk, release.pk, period=period, now=now, environment_ids=environment_ids
+    )
+    deploys = Deploy.objects.filter(release=release).select_related("environment")
+    if environment is not None:
+        deploys = deploys.filter(environment=environment)
+    where = f" in {environment.name}" if environment else ""
+    unit = "hour" if period == "24h" else "day" if period != "90d" else "3 days"
+    return {
+        "projects": projects,
+        "form": form
+        if form.is_bound
+        else HealthForm(
+            projects=projects, environments=environments, initial={"project": project.pk}
+        ),
+        "project": project,
+        "environment": environment,
+        "period": period,
+        "health": health,
+        "buckets": buckets,
+        "has_sessions": any(bucket.sessions for bucket in buckets),
+        "hourly": period == "24h",
+        "chart_title": f"Sessions of {release.version} in {project.slug}{where}, per {unit}, "
+        f"last {period}, by outcome",
+        "deploys": list(deploys.order_by("date_finished", "pk")),
+        "adoption": adoption_rows([pair]).get(pair, []),
+        "compare_url": reverse("admin:releases_project_releases", args=[project.pk]),
+    }
+
+
 @admin.register(Release)
 class ReleaseAdmin(admin.ModelAdmin):
     # Short headers and dates: the columns fit a 1,280 px window beside the filters.
-    list_display = ("version", "status_display", "organization", "project_list", "commits",
-                    "deploys", "added", "released")  # fmt: skip
+    # The organization is a filter rather than a column, commits and release dates are on
+    # the release's page: the health columns need the room.
+    list_display = ("version", "status_display", "project_list", "crash_free_sessions",
+                    "crash_free_users", "sessions_24h", "adoption_24h", "stage", "deploys",
+                    "added")  # fmt: skip
     list_select_related = ("organization",)
-    list_filter = ("status", "organization", ("projects", ProjectListFilter))
+    list_filter = ("status", "organization", ("projects", ProjectListFilter),
+                   EnvironmentListFilter, StageListFilter)  # fmt: skip
     search_fields = ("version",)
     date_hierarchy = "date_added"
     ordering = ("-date_added", "-id")
@@ -318,7 +601,98 @@ class ReleaseAdmin(admin.ModelAdmin):
         css = ADMIN_CSS
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Release]:
-        return super().get_queryset(request).prefetch_related("projects")
+        # Projects with their organizations: a project's name (``org/slug``) costs no query.
+        projects = Prefetch("projects", queryset=Project.objects.select_related("organization"))
+        queryset = super().get_queryset(request).prefetch_related(projects)
+        # What the health columns sort by: the API's sort values (``sorts.py``), for the
+        # project whose health the row shows. Aliases: computed only when ordered by.
+        project = selected_id(request, PROJECT_PARAM)
+        environment = selected_id(request, ENVIRONMENT_PARAM)
+        environments = [environment] if environment is not None else None
+        if project is None:
+            first_project = ReleaseProject.objects.filter(release_id=OuterRef("pk"))
+            queryset = queryset.alias(
+                health_project_id=Subquery(
+                    first_project.order_by("project_id").values("project_id")[:1]
+                )
+            )
+        now = timezone.now()
+
+        def value(sort: str) -> Subquery:
+            return health_sort_value(
+                sort,
+                now=now,
+                summary_period=SUMMARY_PERIOD,
+                project=project if project is not None else "health_project_id",
+                release="pk",
+                environment_ids=environments,
+            )
+
+        adopted = (
+            adoption_sort_value(project_ids=[project], environment_ids=environments)
+            if project is not None
+            else adoption_sort_value(project="health_project_id", environment_ids=environments)
+        )
+        return queryset.alias(
+            health_crash_rate=value("crash_free_sessions"),
+            health_user_crash_rate=value("crash_free_users"),
+            health_sessions_24h=value("sessions_24h"),
+            health_adopted=adopted,
+        )
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return ReleaseChangeList
+
+    def attach_health(self, request: HttpRequest, releases: Any) -> None:
+        """Gives each release of the page its ``health_row``: the health of the filtered
+        project, or of its first project (lowest id), in the filtered environment or all of
+        them, and its stage in that environment or the project's main one. Seven queries
+        (``health_data``'s five without a series, main environments, adoption rows)."""
+        now = timezone.now()
+        project = selected_id(request, PROJECT_PARAM)
+        environment = selected_id(request, ENVIRONMENT_PARAM)
+        chosen: dict[int, tuple[Project | None, list[Project]]] = {}
+        for release in releases:
+            projects = sorted(release.projects.all(), key=lambda p: p.pk)
+            mine = next((p for p in projects if p.pk == project), projects[0] if projects else None)
+            chosen[release.pk] = (mine, sorted((p for p in projects if p is not mine),
+                                               key=lambda p: p.slug))  # fmt: skip
+        pairs = [(mine.pk, pk) for pk, (mine, _) in chosen.items() if mine is not None]
+        health = health_data(
+            pairs,
+            HealthQuery(
+                summary_period=SUMMARY_PERIOD,
+                stats_period=None,
+                environment_ids=(environment,) if environment is not None else None,
+            ),
+            now,
+        )
+        if environment is not None:
+            mains: dict[int, Any] = {p: Environment(pk=environment) for p, _ in pairs}
+        else:
+            mains = dict(main_environments({p for p, _ in pairs}, now))
+        adoption = adoption_rows(pairs)
+        for release in releases:
+            mine, others = chosen[release.pk]
+            row = HealthRow(project=mine, others=others, health=None, stage=None)
+            if mine is not None:
+                pair = (mine.pk, release.pk)
+                row.health = health.get(pair)
+                row.stage = stage_in(adoption.get(pair, []), mains.get(mine.pk))
+            release.health_row = row
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Release | None = None,
+    ) -> HttpResponse:
+        if obj is not None and obj.pk:
+            context["release_health"] = release_health_context(request, obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Release | None = None) -> tuple:
         # The version and organization identify a release; they are set once, on creation.
@@ -345,13 +719,61 @@ class ReleaseAdmin(admin.ModelAdmin):
     def status_display(self, obj: Release) -> str:
         return obj.status_name
 
-    @admin.display(description="projects")
+    @admin.display(description="project")
     def project_list(self, obj: Release) -> str:
-        return ", ".join(sorted(p.slug for p in obj.projects.all()))
+        row: HealthRow = obj.health_row  # type: ignore[attr-defined]
+        if row.project is None:
+            return "-"
+        url = reverse("admin:releases_project_releases", args=[row.project.pk])
+        more = (
+            format_html(
+                ' <span class="more-projects" title="{}">+{}</span>',
+                ", ".join(p.slug for p in row.others),
+                len(row.others),
+            )
+            if row.others
+            else ""
+        )
+        return format_html(
+            '<a href="{}" title="Compare the releases of {}">{}</a>{}',
+            url,
+            row.project,
+            row.project.slug,
+            more,
+        )
 
-    @admin.display(description="commits", ordering="commit_count")
-    def commits(self, obj: Release) -> int | None:
-        return obj.commit_count
+    @admin.display(
+        description="crash-free sessions",
+        ordering=NullsLast("health_crash_rate", descending=True),
+    )
+    def crash_free_sessions(self, obj: Release) -> str:
+        health = obj.health_row.health  # type: ignore[attr-defined]
+        return rate(health.crash_free_sessions if health else None)
+
+    @admin.display(
+        description="crash-free users",
+        ordering=NullsLast("health_user_crash_rate", descending=True),
+    )
+    def crash_free_users(self, obj: Release) -> str:
+        health = obj.health_row.health  # type: ignore[attr-defined]
+        return rate(health.crash_free_users if health else None)
+
+    @admin.display(
+        description="sessions (24 h)",
+        ordering=NullsLast("health_sessions_24h", descending=True),
+    )
+    def sessions_24h(self, obj: Release) -> str:
+        health = obj.health_row.health  # type: ignore[attr-defined]
+        return compact(health.total_sessions_24h if health else None)
+
+    @admin.display(description="adoption (24 h)")
+    def adoption_24h(self, obj: Release) -> str:
+        health = obj.health_row.health  # type: ignore[attr-defined]
+        return percent(health.sessions_adoption if health else None)
+
+    @admin.display(description="stage", ordering=NullsLast("health_adopted", descending=True))
+    def stage(self, obj: Release) -> str:
+        return stage_badge(obj.health_row.stage)  # type: ignore[attr-defined]
 
     @admin.display(description="deploys", ordering="total_deploys")
     def deploys(self, obj: Release) -> int | None:
@@ -360,10 +782,6 @@ class ReleaseAdmin(admin.ModelAdmin):
     @admin.display(description="added", ordering="date_added")
     def added(self, obj: Release) -> str:
         return short_date(obj.date_added)
-
-    @admin.display(description="released", ordering="date_released")
-    def released(self, obj: Release) -> str:
-        return short_date(obj.date_released)
 
     def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         field = super().formfield_for_dbfield(db_field, request, **kwargs)

@@ -113,3 +113,20 @@ def send_sessions(client: APIClient, project: Project, *payloads: dict[str, Any]
     body = envelope(*(item("session", p) for p in payloads))
     response = post_envelope(client, project, body)
     assert response.status_code == 200, response.content
+
+
+def send_outcomes(
+    client: APIClient,
+    project: Project,
+    *,
+    release: str,
+    started: datetime,
+    environment: str = "production",
+    **counts: int,
+) -> None:
+    """Sessions of one release started at ``started``, as an SDK's aggregates: ``exited=…,
+    errored=…, crashed=…, abnormal=…`` (each a number of sessions)."""
+    bucket: dict[str, Any] = {"started": ts(started), **counts}
+    payload = aggregates([bucket], release=release, environment=environment)
+    response = post_envelope(client, project, envelope(item("sessions", payload)))
+    assert response.status_code == 200, response.content

@@ -17,16 +17,22 @@ import re
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from math import floor
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 from playwright.sync_api import Page, expect, sync_playwright
+from rest_framework.test import APIClient
 
 from accounts.models import ApiToken, hash_token
-from releases.models import Release
+from releases.health.adoption import refresh_adoption
+from releases.health.reads import HealthQuery, health_data
+from releases.models import Release, SessionRollup
 from releases.services import CommitData, release_set_commits
+from tests.envelopes import send_outcomes
 from tests.factories import (
     CommitAuthorFactory,
     CommitFactory,
@@ -263,3 +269,104 @@ def test_token_created_with_scope_checkboxes_is_shown_once_and_works(live_server
     assert secret not in list_page
     assert form_overflow == 0
     assert "org:read — list repositories (GET …/repos/)" in scope_labels
+
+
+def test_release_health_list_sort_chart_and_compare_page(live_server, tmp_path):
+    UserFactory(username="root", is_staff=True, is_superuser=True, password=PASSWORD)
+    project = ProjectFactory(slug="shop", name="Shop")
+    sdk = APIClient()
+    now = timezone.now().replace(minute=10, second=0, microsecond=0)
+    for age, version, crashed in [
+        (3, "shop@1.0.0", 2),
+        (2, "shop@1.1.0", 25),
+        (1, "shop@1.2.0", 6),
+    ]:
+        ReleaseFactory(organization=project.organization, version=version, projects=[project],
+                       date_added=now - timedelta(days=age))  # fmt: skip
+        for hours in (2, 5, 9):
+            send_outcomes(sdk, project, release=version, started=now - timedelta(hours=hours),
+                          exited=40 - crashed, errored=2, crashed=crashed // 3 + (hours == 5),
+                          abnormal=1)  # fmt: skip
+    refresh_adoption(now=timezone.now())
+    bad = Release.objects.get(version="shop@1.1.0")
+    DeployFactory(release=bad, environment__name="production", name="shop@1.1.0 to production",
+                  date_finished=now - timedelta(hours=7))  # fmt: skip
+    expected = dict.fromkeys(("healthy", "errored", "abnormal", "crashed"), 0)
+    for rollup in SessionRollup.objects.filter(release=bad):
+        fatal = rollup.crashed + rollup.abnormal + rollup.unhandled
+        expected["healthy"] += rollup.sessions - max(rollup.errored, fatal)
+        expected["errored"] += max(0, rollup.errored - fatal)
+        expected["abnormal"] += rollup.abnormal
+        expected["crashed"] += rollup.crashed
+    health = health_data(
+        [(project.pk, r.pk) for r in Release.objects.filter(projects=project)],
+        HealthQuery(stats_period=None),
+        timezone.now(),
+    )
+    by_rate = sorted(
+        Release.objects.filter(projects=project),
+        key=lambda r: health[(project.pk, r.pk)].crash_free_sessions,
+    )
+    base = live_server.url
+
+    with browser(tmp_path) as page:
+        log_in(page, base, "root")
+        page.goto(base + "/admin/releases/release/")
+        page.click("#result_list th.column-crash_free_sessions a")
+        expect(page.locator("#result_list th.column-crash_free_sessions")).to_have_class(
+            re.compile("sorted ascending")
+        )
+        screenshot(page, "08-release-list-by-crash-free-sessions")
+        list_overflow = overflow(page)
+        versions = page.locator("#result_list td.field-version, #result_list th.field-version")
+        listed = versions.all_inner_texts()
+        rates = page.locator("#result_list td.field-crash_free_sessions").all_inner_texts()
+        stages = page.locator("#result_list td.field-stage").all_inner_texts()
+
+        page.click("#result_list a:text-is('shop@1.1.0')")
+        page.select_option("#id_health-period", "24h")
+        page.click("form.health-form input[type=submit]")
+        expect(page.locator("#sessions-chart")).to_be_visible()
+        screenshot(page, "09-release-health-chart")
+        chart_overflow = overflow(page)
+        segments = page.locator("#sessions-chart rect.segment")
+        drawn: dict[str, int] = {}
+        for rect in segments.all():
+            outcome = rect.get_attribute("data-outcome") or ""
+            drawn[outcome] = drawn.get(outcome, 0) + int(rect.get_attribute("data-count") or 0)
+        heights = [float(r.get_attribute("height") or 0) for r in segments.all()]
+        markers = page.locator("#sessions-chart g.deploy-marker").count()
+        marker_title = page.locator("#sessions-chart g.deploy-marker title").first.text_content()
+        chart_title = page.locator("#sessions-chart-title").text_content()
+        page.click("details.chart-numbers summary")
+        table_rows = page.locator("#sessions-chart-table tbody tr").count()
+        adoption = page.locator("table.adoption-stages tr.adoption-row").all_inner_texts()
+        headline = page.locator("#health-crash-free-sessions").inner_text()
+
+        page.click("a.compare-link")
+        expect(page.locator("#compare-releases")).to_be_visible()
+        screenshot(page, "10-compare-releases")
+        compare_overflow = overflow(page)
+        compared = page.locator("tr.compare-row td.field-version").all_inner_texts()
+        changes = page.locator("tr.compare-row td.vs-before").all_inner_texts()
+        sparklines = page.locator("tr.compare-row svg.sparkline polyline").count()
+
+    assert (list_overflow, chart_overflow, compare_overflow) == (0, 0, 0)
+    assert listed == [r.version for r in by_rate]
+    assert listed[0] == "shop@1.1.0"
+    # One decimal, rounded down: 99.96 % is not shown as 100 %.
+    assert rates == [f"{floor(health[(project.pk, r.pk)].crash_free_sessions * 10) / 10:.1f} %"
+                     for r in by_rate]  # fmt: skip
+    assert all(stage in ("Adopted", "Replaced", "Low adoption") for stage in stages)
+    assert drawn == {k: v for k, v in expected.items() if v}
+    assert sum(drawn.values()) == sum(r.sessions for r in SessionRollup.objects.filter(release=bad))
+    assert all(h > 0 for h in heights)
+    assert markers == 1
+    assert "shop@1.1.0 to production (production)" in (marker_title or "")
+    assert "Sessions of shop@1.1.0 in shop" in (chart_title or "")
+    assert table_rows == 3  # three hours with sessions
+    assert adoption[0].startswith("production")
+    assert headline == f"{floor(health[(project.pk, bad.pk)].crash_free_sessions * 10) / 10:.1f} %"
+    assert compared == ["shop@1.2.0", "shop@1.1.0", "shop@1.0.0"]
+    assert [change[0] for change in changes] == ["▲", "▼", "—"]
+    assert sparklines == 3

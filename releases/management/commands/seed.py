@@ -54,6 +54,9 @@ EXAMPLE_COMMITS = [
         timestamp=at("2024-05-20T16:12:03Z"),
     ),
 ]
+# Demo releases whose crash rate is not the usual one (older releases crash more): a
+# regression, so that the admin's comparison of releases shows one worse than the one before.
+DEMO_CRASH_RATES = {"control@1.2.0": 0.09}
 # Extra demo projects: (slug, name, platform, semver versions of its releases).
 DEMO_PROJECTS = [
     ("frontend", "Frontend", "javascript", ["frontend@2.3.0", "frontend@2.4.0-rc.1+45"]),
@@ -235,7 +238,7 @@ class Command(BaseCommand):
                 start=start,
                 end=now if newest else now - timedelta(hours=8),
                 sessions=300 if newest else 120,
-                crash_rate=0.02 + 0.03 * (count - 1 - index),
+                crash_rate=DEMO_CRASH_RATES.get(release.version, 0.02 + 0.03 * (count - 1 - index)),
                 users=80,
             )
         )
