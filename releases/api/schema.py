@@ -10,7 +10,7 @@ of shape that is not mirrored here fails the suite.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiViewExtension
 from drf_spectacular.types import OpenApiTypes
@@ -289,7 +289,8 @@ class ReleaseSerializer(serializers.Serializer):
     url = _nullable_text()
     dateReleased = _moment(allow_null=True)
     dateCreated = _moment()
-    data = serializers.DictField()
+    # A field named like Serializer.data: the metaclass moves it into _declared_fields.
+    data = serializers.DictField()  # type: ignore[assignment]
     newGroups = serializers.IntegerField()
     owner = UserSerializer(allow_null=True)
     commitCount = serializers.IntegerField()
@@ -360,12 +361,32 @@ class LatestReleaseSerializer(serializers.Serializer):
 
 
 _PROJECT_FLAGS = (
-    "isBookmarked isMember firstTransactionEvent hasAccess hasFeedbacks hasFlags "
-    "hasMinifiedStackTrace hasMonitors hasNewFeedbacks hasProfiles hasReplays hasSessions "
-    "hasInsightsHttp hasInsightsDb hasInsightsAssets hasInsightsAppStart hasInsightsScreenLoad "
-    "hasInsightsVitals hasInsightsCaches hasInsightsQueues hasInsightsAgentMonitoring "
-    "hasInsightsMCP hasLogs hasTraceMetrics hasUserReports"
-).split()
+    "isBookmarked",
+    "isMember",
+    "firstTransactionEvent",
+    "hasAccess",
+    "hasFeedbacks",
+    "hasFlags",
+    "hasMinifiedStackTrace",
+    "hasMonitors",
+    "hasNewFeedbacks",
+    "hasProfiles",
+    "hasReplays",
+    "hasSessions",
+    "hasInsightsHttp",
+    "hasInsightsDb",
+    "hasInsightsAssets",
+    "hasInsightsAppStart",
+    "hasInsightsScreenLoad",
+    "hasInsightsVitals",
+    "hasInsightsCaches",
+    "hasInsightsQueues",
+    "hasInsightsAgentMonitoring",
+    "hasInsightsMCP",
+    "hasLogs",
+    "hasTraceMetrics",
+    "hasUserReports",
+)
 
 
 class ProjectSummarySerializer(serializers.Serializer):
@@ -561,8 +582,8 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
 
 # -- parameters -----------------------------------------------------------------------------------
 
-Q = OpenApiParameter.QUERY
-PATH = OpenApiParameter.PATH
+Q: Literal["query"] = "query"
+PATH: Literal["path"] = "path"
 
 
 def _query(name: str, kind: Any = str, description: str = "", **kwargs: Any) -> OpenApiParameter:
@@ -689,12 +710,12 @@ DETAILS_PARAMETERS = [
 
 # -- responses -------------------------------------------------------------------------------------
 
-ERROR = OpenApiResponse(ErrorSerializer, description="``{\"detail\": ...}``")
+ERROR = OpenApiResponse(ErrorSerializer, description='``{"detail": ...}``')
 LINK = OpenApiParameter(
     "Link",
     str,
-    OpenApiParameter.HEADER,
-    description="Sentry's cursor links: ``<url>; rel=\"previous\"|\"next\"; "
+    "header",
+    description='Sentry\'s cursor links: ``<url>; rel="previous"|"next"; '
     'results="true"|"false"; cursor="..."``.',
     response=True,
 )
@@ -835,9 +856,7 @@ OPERATIONS: dict[type, dict[str, Any]] = {
                     str,
                     "Bucket size (default ``1h``): whole hours, at most ``1d``, dividing a day.",
                 ),
-                _query(
-                    "query", str, "``release:`` and ``environment:`` terms (docs/search.md)."
-                ),
+                _query("query", str, "``release:`` and ``environment:`` terms (docs/search.md)."),
                 _query("orderBy", str, "One of the fields, ``-`` for descending."),
                 _query("per_page", int, f"Groups to return, 1 to {MAX_GROUPS} (the default)."),
             ],
@@ -1046,7 +1065,11 @@ for _prefix, _path, _views in (
     (
         "Project",
         PROJECT_RELEASE_PATH,
-        (ProjectReleaseCommitsView, ProjectReleaseDeploysView, ProjectPreviousReleaseWithCommitsView),
+        (
+            ProjectReleaseCommitsView,
+            ProjectReleaseDeploysView,
+            ProjectPreviousReleaseWithCommitsView,
+        ),
     ),
 ):
     _commits, _deploys, _previous = _views
@@ -1138,7 +1161,7 @@ HEALTH_PATH = {
         "security": [{}],
         "responses": {
             "200": {
-                "description": "Serving (``{\"ok\": true}``).",
+                "description": 'Serving (``{"ok": true}``).',
                 "content": {"application/json": {"schema": {"$ref": f"{REF}HealthCheck"}}},
             },
             "503": {
@@ -1204,5 +1227,3 @@ class DocsView(SpectacularSwaggerView):
     """``GET /api/docs/``: Swagger UI on the schema, its files served by us (no CDN)."""
 
     url_name = "openapi-schema"
-
-
