@@ -182,7 +182,8 @@ def methods_of(callback: Any) -> set[str]:
     if view is None:  # a plain Django view: /_health/
         return {"get"}
     if issubclass(view, ViewSetMixin):
-        return set(callback.actions)
+        # DRF adds ``head`` to a viewset's actions on its first request.
+        return set(callback.actions) - {"head"}
     return {m for m in view.http_method_names if hasattr(view, m)} - {"options", "head"}
 
 
