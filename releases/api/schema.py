@@ -621,7 +621,15 @@ CURSOR = _query(
     "A cursor from the ``Link`` header (``<per_page>:<page>:<is_prev>``).",
     pattern=r"^\d+:\d+:[01]$",
 )
-PAGE = [PER_PAGE, CURSOR]
+LINK = OpenApiParameter(
+    "Link",
+    str,
+    "header",
+    description='Sentry\'s cursor links: ``<url>; rel="previous"|"next"; '
+    'results="true"|"false"; cursor="..."``.',
+    response=[200],
+)
+PAGE = [PER_PAGE, CURSOR, LINK]
 SEARCH_QUERY = _query(
     "query", str, "Sentry's release search syntax (docs/search.md); unknown keys are a 400."
 )
@@ -711,14 +719,6 @@ DETAILS_PARAMETERS = [
 # -- responses -------------------------------------------------------------------------------------
 
 ERROR = OpenApiResponse(ErrorSerializer, description='``{"detail": ...}``')
-LINK = OpenApiParameter(
-    "Link",
-    str,
-    "header",
-    description='Sentry\'s cursor links: ``<url>; rel="previous"|"next"; '
-    'results="true"|"false"; cursor="..."``.',
-    response=True,
-)
 
 
 def _errors(*extra: int) -> dict[int, Any]:
