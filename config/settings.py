@@ -35,6 +35,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "django_filters",
+    "drf_spectacular",
+    # Swagger UI's files for the docs page at /api/docs/, served with the other static files.
+    "drf_spectacular_sidecar",
     "axes",
     "accounts",
     "releases",
@@ -204,8 +207,10 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "config.negotiation.JSONOnly",
     "URL_FORMAT_OVERRIDE": None,
-    # OPTIONS describes nothing: it answers 405 like any other unsupported method.
-    "DEFAULT_METADATA_CLASS": None,
+    # OPTIONS answers 200 with the Allow header and no body; the schema at /api/0/schema/
+    # describes the API (docs/decisions.md).
+    "DEFAULT_METADATA_CLASS": "config.negotiation.AllowOnlyMetadata",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.exceptions.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
         # The token and address limits, counted in one statement.
@@ -213,6 +218,34 @@ REST_FRAMEWORK = {
     ],
     # Clients behind this many reverse proxies: their address is read from X-Forwarded-For.
     "NUM_PROXIES": env.int("NUM_PROXIES", default=None),
+}
+
+# The OpenAPI description of the API (releases/api/schema.py; docs/api.md, "Schema").
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Sentry-compatible releases",
+    "DESCRIPTION": (
+        "Sentry's release API (releases, commits, deploys, repositories, organizations, "
+        "projects, session statistics) and the SDK envelope endpoint. Errors are "
+        '`{"detail": "..."}`. See docs/api.md in the repository.'
+    ),
+    "VERSION": "0",
+    # 3.1: a bearer requirement may list scopes, which is how each operation names its own.
+    "OAS_VERSION": "3.1.0",
+    # Public, as Sentry's is: a bad or missing token still gets the schema and the docs page.
+    "SERVE_AUTHENTICATION": [],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/(0/)?",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "displayOperationId": True},
+    "PREPROCESSING_HOOKS": ["releases.api.schema.preprocess"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "releases.api.schema.postprocess",
+    ],
 }
 
 LOGGING = {

@@ -1,4 +1,5 @@
-"""Root URLs: the API at ``/api/0/``, the SDK envelope endpoint, ``/_health/`` and ``/admin/``."""
+"""Root URLs: the API at ``/api/0/`` with its schema, the SDK envelope endpoint, ``/_health/``
+and ``/admin/``."""
 
 from django.contrib import admin
 from django.http import HttpRequest, JsonResponse
@@ -8,6 +9,7 @@ from django.views.generic import RedirectView
 
 from config.health import health_view
 from releases.api.errors import NOT_FOUND
+from releases.api.schema import DocsView, SchemaView
 
 
 @csrf_exempt
@@ -33,5 +35,8 @@ urlpatterns = [
     path("api/", include("releases.health.urls")),
     path("api/0/", include("accounts.urls")),
     path("api/0/", include("releases.api.urls")),
+    # The OpenAPI schema and its docs page (docs/api.md); before the catch-all below.
+    path("api/0/schema/", SchemaView.as_view(), name="openapi-schema"),
+    path("api/docs/", DocsView.as_view(), name="api-docs"),
     re_path(r"^api/", api_not_found),
 ]

@@ -91,13 +91,24 @@ def test_full_width_digits_are_not_a_page_size(api_client, org, project):
 
 
 @pytest.mark.parametrize("path", PATHS)
-def test_options_is_405_not_a_server_error(api_client, org, project, path):
+def test_options_answers_its_allow_header_never_a_server_error(api_client, org, project, path):
     ReleaseFactory(organization=org, version="a@1", projects=[project])
 
     response = api_client.options(path)
+    get = api_client.get(path)
 
-    assert response.status_code == 405
-    assert response.json() == {"detail": 'Method "OPTIONS" not allowed.'}
+    # The methods a route serves, and no body: the schema at /api/0/schema/ describes them.
+    assert response.status_code == 200, response.content
+    assert response.content == b""
+    assert response["Allow"] == get["Allow"]
+    assert "OPTIONS" in response["Allow"].split(", ")
+
+
+def test_options_of_the_envelope_endpoint_needs_no_key(anon_client, project):
+    response = anon_client.options(f"/api/{project.pk}/envelope/")
+
+    assert response.status_code == 200
+    assert response["Allow"] == "POST, OPTIONS"
 
 
 @pytest.mark.parametrize("method", ["post", "put", "delete", "patch"])
