@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,17 @@ class EnvelopeTooLarge(EnvelopeError):
 
 def max_envelope_bytes() -> int:
     return int(settings.ENVELOPE_MAX_BYTES)
+
+
+#: Item types counted against a cap, and the setting that caps them: Relay counts ``session``
+#: and ``sessions`` items together (``max_session_count``) and takes one event per envelope.
+CAPPED_TYPES = {
+    "session": "ENVELOPE_MAX_SESSIONS",
+    "sessions": "ENVELOPE_MAX_SESSIONS",
+    "event": "ENVELOPE_MAX_EVENTS",
+}
+#: Item types whose payload we read: their size is capped by ``ENVELOPE_MAX_ITEM_BYTES``.
+READ_TYPES = frozenset(CAPPED_TYPES)
 
 
 def decode_body(body: bytes, content_encoding: str | None) -> bytes:
@@ -101,10 +113,31 @@ class Envelope:
     items: list[Item]
 
 
+#: A ``\\uD800``-``\\uDFFF`` escape: the only way a JSON text can spell a lone surrogate.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def loads(data: bytes) -> Any:
+    """``json.loads`` as Relay's parser (serde_json) reads JSON: a lone surrogate (``"\\ud800"``
+    without its pair) is invalid, as is nesting too deep to parse. No text column can hold
+    a lone surrogate, so it never gets past here.
+
+    Raises ``ValueError`` for both.
+    """
+    try:
+        value = json.loads(data)
+        if _SURROGATE_ESCAPE.search(data):
+            # Pairs were joined by json.loads; what is left alone cannot be encoded.
+            json.dumps(value, ensure_ascii=False).encode()
+    except (UnicodeError, RecursionError) as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
 def _json_object(line: bytes, what: str) -> dict[str, Any]:
     try:
-        value = json.loads(line)
-    except (ValueError, RecursionError):
+        value = loads(line)
+    except ValueError:
         raise EnvelopeError(f"Invalid envelope: {what} is not valid JSON") from None
     if not isinstance(value, dict):
         raise EnvelopeError(f"Invalid envelope: {what} is not a JSON object")
@@ -121,8 +154,15 @@ def parse_envelope(body: bytes) -> Envelope:
     """Split an envelope into headers and items (develop docs, "Envelopes").
 
     An item with ``length`` takes exactly that many bytes, then a newline or the end; one
-    without it runs to the next newline. Anything else is an :class:`EnvelopeError`.
+    without it runs to the next newline. Anything else is an :class:`EnvelopeError`; an
+    envelope over a cap (``ENVELOPE_MAX_ITEMS``, ``ENVELOPE_MAX_SESSIONS``,
+    ``ENVELOPE_MAX_EVENTS``, ``ENVELOPE_MAX_ITEM_BYTES``) is an :class:`EnvelopeTooLarge`,
+    raised as soon as the cap is passed.
     """
+    max_items = int(settings.ENVELOPE_MAX_ITEMS)
+    max_item_bytes = int(settings.ENVELOPE_MAX_ITEM_BYTES)
+    caps = {name: int(getattr(settings, name)) for name in set(CAPPED_TYPES.values())}
+    counts = dict.fromkeys(caps, 0)
     if not body.strip():
         raise EnvelopeError("Invalid envelope: empty body")
     newline = body.find(b"\n")
@@ -161,5 +201,17 @@ def parse_envelope(body: bytes) -> Envelope:
             end = len(body) if newline < 0 else newline
             payload = body[pos:end] if pos <= len(body) else b""
             pos = end + 1
+        if len(items) >= max_items:
+            raise EnvelopeTooLarge(f"Envelope has more than {max_items} items")
+        cap = CAPPED_TYPES.get(item_type)
+        if cap is not None:
+            counts[cap] += 1
+            if counts[cap] > caps[cap]:
+                what = "event" if item_type == "event" else "session and sessions"
+                raise EnvelopeTooLarge(f"Envelope has more than {caps[cap]} {what} items")
+        if item_type in READ_TYPES and len(payload) > max_item_bytes:
+            raise EnvelopeTooLarge(
+                f"Item {len(items) + 1} ({item_type}) is larger than {max_item_bytes} bytes"
+            )
         items.append(Item(item_headers, payload))
     return Envelope(headers, items)

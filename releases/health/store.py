@@ -146,7 +146,16 @@ def store(
 def _drop_duplicates(
     project: Project, sessions: list[SessionUpdate], received: datetime
 ) -> tuple[list[SessionUpdate], int]:
-    keyed = {s.dedup_key(): s for s in sessions if not s.aggregate}
+    """The updates whose delivery key is new (docs/health.md §6.6), with one bulk insert of
+    the keys. An individual update counts once per key; the counts of a ``sessions`` item
+    share its key and are kept or dropped together; updates without a key are kept."""
+    keyed: dict[uuid.UUID, list[SessionUpdate]] = {}
+    for update in sessions:
+        key = update.key if update.key is not None or update.aggregate else update.dedup_key()
+        if key is not None:
+            group = keyed.setdefault(key, [])
+            if update.aggregate or not group:
+                group.append(update)
     new = insert_new(
         SessionUpdateKey,
         ("project_id", "key", "received"),
@@ -154,8 +163,10 @@ def _drop_duplicates(
         keys=2,
         returning="key",
     )
-    fresh_ids = {id(keyed[key]) for key in new}
-    kept = [s for s in sessions if s.aggregate or id(s) in fresh_ids]
+    fresh_ids = {id(update) for key in new for update in keyed[key]}
+    kept = [
+        s for s in sessions if id(s) in fresh_ids or (s.aggregate and s.key is None)
+    ]
     return kept, len(sessions) - len(kept)
 
 
