@@ -117,12 +117,18 @@ class Envelope:
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
+#: Deepest nesting of arrays and objects accepted in a header or payload (serde_json's default
+#: recursion limit, which Relay's parser keeps).
+MAX_JSON_DEPTH = 128
+
+
 def loads(data: bytes) -> Any:
     """``json.loads`` as Relay's parser (serde_json) reads JSON: a lone surrogate (``"\\ud800"``
-    without its pair) is invalid, as is nesting too deep to parse. No text column can hold
-    a lone surrogate, so it never gets past here.
+    without its pair) is invalid, and so is nesting deeper than :data:`MAX_JSON_DEPTH`, even
+    under a key nobody reads. No text column can hold a lone surrogate, and nothing deeper
+    than the limit reaches code that might walk it recursively.
 
-    Raises ``ValueError`` for both.
+    Raises ``ValueError`` for all of these.
     """
     try:
         value = json.loads(data)
@@ -131,7 +137,21 @@ def loads(data: bytes) -> Any:
             json.dumps(value, ensure_ascii=False).encode()
     except (UnicodeError, RecursionError) as exc:
         raise ValueError(str(exc)) from None
+    if data.count(b"{") + data.count(b"[") > MAX_JSON_DEPTH and _too_deep(value):
+        raise ValueError(f"nesting deeper than {MAX_JSON_DEPTH}")
     return value
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether arrays and objects nest deeper than :data:`MAX_JSON_DEPTH` (no recursion)."""
+    stack = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
 
 
 def _json_object(line: bytes, what: str) -> dict[str, Any]:

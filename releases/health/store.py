@@ -164,9 +164,7 @@ def _drop_duplicates(
         returning="key",
     )
     fresh_ids = {id(update) for key in new for update in keyed[key]}
-    kept = [
-        s for s in sessions if id(s) in fresh_ids or (s.aggregate and s.key is None)
-    ]
+    kept = [s for s in sessions if id(s) in fresh_ids or (s.aggregate and s.key is None)]
     return kept, len(sessions) - len(kept)
 
 
