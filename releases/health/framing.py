@@ -117,6 +117,8 @@ class Envelope:
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
+_ONLY_NEWLINES = re.compile(rb"\n*\Z")
+
 #: Deepest nesting of arrays and objects accepted in a header or payload (serde_json's default
 #: recursion limit, which Relay's parser keeps).
 MAX_JSON_DEPTH = 128
@@ -191,8 +193,8 @@ def parse_envelope(body: bytes) -> Envelope:
     pos = end + 1
     items: list[Item] = []
     while pos < len(body):
-        if not body[pos:].strip(b"\n"):
-            break  # trailing newlines
+        if _ONLY_NEWLINES.match(body, pos):
+            break  # trailing newlines (matched in place: copying the rest is quadratic)
         newline = body.find(b"\n", pos)
         end = len(body) if newline < 0 else newline
         item_headers = _json_object(body[pos:end], f"item header {len(items) + 1}")
