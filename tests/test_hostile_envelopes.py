@@ -251,6 +251,14 @@ def test_a_dsn_header_with_a_lone_surrogate_is_refused(client, project):
     assert response.status_code == 401  # the header is unreadable, so no key was given
 
 
+@pytest.mark.parametrize("status", [["exited"], {"a": 1}, 1])
+def test_a_status_of_another_json_type_is_invalid_status(client, project, status):
+    body = envelope(item("session", session(started=timezone.now(), status=status)))
+
+    assert post_envelope(client, project, body).status_code == 200
+    assert outcomes() == {("session", "invalid_status"): 1}
+
+
 # -- Deep nesting ------------------------------------------------------------------------------
 
 
