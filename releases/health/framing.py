@@ -115,12 +115,10 @@ class Envelope:
 
 #: A ``\\uD800``-``\\uDFFF`` escape: the only way a JSON text can spell a lone surrogate.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-
-
 _ONLY_NEWLINES = re.compile(rb"\n*\Z")
 
-#: Deepest nesting of arrays and objects accepted in a header or payload (serde_json's default
-#: recursion limit, which Relay's parser keeps).
+#: Deepest nesting of arrays and objects accepted in a header or payload: the default limit of
+#: serde_json, the parser Relay is built on.
 MAX_JSON_DEPTH = 128
 
 
@@ -145,14 +143,20 @@ def loads(data: bytes) -> Any:
 
 
 def _too_deep(value: Any) -> bool:
-    """Whether arrays and objects nest deeper than :data:`MAX_JSON_DEPTH` (no recursion)."""
-    stack = [(value, 1)] if isinstance(value, dict | list) else []
-    while stack:
-        node, depth = stack.pop()
+    """Whether arrays and objects nest deeper than :data:`MAX_JSON_DEPTH`: one level at a time,
+    no recursion."""
+    level = [value] if isinstance(value, dict | list) else []
+    depth = 1
+    while level:
         if depth > MAX_JSON_DEPTH:
             return True
-        children = node.values() if isinstance(node, dict) else node
-        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+        below = []
+        for node in level:
+            for child in node.values() if isinstance(node, dict) else node:
+                if isinstance(child, dict | list):
+                    below.append(child)
+        level = below
+        depth += 1
     return False
 
 

@@ -284,18 +284,18 @@ def _store_events(context: _Context, events: Sequence[EventData]) -> int:
     """
     project = context.project
     seen: dict[tuple[int, int], list[datetime]] = {}
-    firsts: dict[str, EventData] = {}
+    # fingerprint -> (first event, its release id, its environment id)
+    firsts: dict[str, tuple[EventData, int | None, int]] = {}
     for event in events:
         release = context.releases.get(event.release) if event.release else None
+        env_id = context.environments[event.environment] if release is not None else 0
         if release is not None:
-            span = seen.setdefault(
-                (release.pk, context.environments[event.environment]),
-                [event.timestamp, event.timestamp],
-            )
+            span = seen.setdefault((release.pk, env_id), [event.timestamp, event.timestamp])
             span[0] = min(span[0], event.timestamp)
             span[1] = max(span[1], event.timestamp)
         if event.fingerprint is not None:
-            firsts.setdefault(event.fingerprint, event)
+            first_release = release.pk if release is not None else None
+            firsts.setdefault(event.fingerprint, (event, first_release, env_id))
     for (release_id, env_id), (first, last) in sorted(seen.items()):
         earliest = Value(first, output_field=DateTimeField())
         latest = Value(last, output_field=DateTimeField())
@@ -307,25 +307,19 @@ def _store_events(context: _Context, events: Sequence[EventData]) -> int:
         )
     if not firsts:
         return 0
-
-    def release_id(event: EventData) -> int | None:
-        release = context.releases.get(event.release) if event.release else None
-        return release.pk if release is not None else None
-
     # ON CONFLICT DO NOTHING: a group a concurrent envelope opens first is new there only.
     new = insert_new(
         IssueGroup,
         ("project_id", "fingerprint", "title", "first_release_id", "first_seen"),
-        [(project.pk, fp, e.title, release_id(e), e.timestamp) for fp, e in firsts.items()],
+        [(project.pk, fp, e.title, rid, e.timestamp) for fp, (e, rid, _) in firsts.items()],
         keys=2,
         returning="fingerprint",
     )
     opened: Counter[tuple[int, int]] = Counter()
     for fingerprint in new:
-        event = firsts[fingerprint]
-        rid = release_id(event)
+        _, rid, env_id = firsts[fingerprint]
         if rid is not None:
-            opened[rid, context.environments[event.environment]] += 1
+            opened[rid, env_id] += 1
     per_release: Counter[int] = Counter()
     for (rid, env_id), count in sorted(opened.items()):
         ReleaseProjectEnvironment.objects.filter(
