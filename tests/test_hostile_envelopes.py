@@ -20,7 +20,16 @@ from releases.models import (
     SessionUser,
 )
 
-from .envelopes import aggregates, envelope, event, item, post_envelope, session, ts
+from .envelopes import (
+    aggregates,
+    auth_header,
+    envelope,
+    event,
+    item,
+    post_envelope,
+    session,
+    ts,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -145,6 +154,27 @@ def test_caps_come_from_the_settings(client, project, settings):
     two_sessions = envelope(*[item("session", session(started=now))] * 2)
     assert post_envelope(client, project, two_sessions).status_code == 413
     assert IssueGroup.objects.count() == 3
+
+
+@pytest.mark.parametrize("count", [2, 50])
+def test_events_cost_the_same_queries_whatever_their_number(
+    client, project, settings, django_assert_num_queries, count
+):
+    settings.ENVELOPE_MAX_EVENTS = 50
+    now = timezone.now()
+    post_envelope(client, project, envelope(item("event", event(timestamp=now, exc_type="W"))))
+    body = envelope(*[item("event", event(timestamp=now, exc_value=f"v{n}")) for n in range(count)])
+    header = auth_header(project)
+
+    # The key; SAVEPOINT; environment insert and select, release-project links,
+    # release-project-environment rows, their first/last seen, the groups' insert, new issues
+    # of the release-project-environment, new groups of the release-project; RELEASE SAVEPOINT.
+    with django_assert_num_queries(11):
+        response = post_envelope(client, project, body, auth=False, HTTP_X_SENTRY_AUTH=header)
+    assert response.status_code == 200
+
+    assert IssueGroup.objects.count() == 1 + count
+    assert ReleaseProject.objects.get().new_groups == 1 + count
 
 
 def test_malformed_framing_is_still_400_not_413(client, project):
