@@ -434,7 +434,7 @@ def test_a_mixed_envelope_redelivered_counts_once(client, project, api_client):
     assert data["sessionsErrored"] == 1
     assert ReleaseProject.objects.get().new_groups == 1
     rpe = ReleaseProjectEnvironment.objects.get()
-    assert (rpe.new_issues_count, rpe.first_seen, rpe.last_seen) == (1, rpe.first_seen, now)
+    assert (rpe.new_issues_count, rpe.first_seen, rpe.last_seen) == (1, now, now)
 
 
 def test_updates_of_one_session_still_count_as_updates(client, project):
