@@ -23,6 +23,14 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[:
 SENTRY_DSN_HOST = env.str("SENTRY_DSN_HOST", default="127.0.0.1:8000")
 # Largest envelope body accepted, before and after decompression (larger: 413).
 ENVELOPE_MAX_BYTES = env.int("ENVELOPE_MAX_BYTES", default=20 * 1024 * 1024)
+# Per-envelope caps (docs/health.md §6.2; larger: 413, as Relay answers). Relay's own limits:
+# 100 session and sessions items (max_session_count), one event item of at most 1 MiB
+# (max_event_size). Ours: items of any type, aggregate buckets, and the size of every item read.
+ENVELOPE_MAX_ITEMS = env.int("ENVELOPE_MAX_ITEMS", default=1000)
+ENVELOPE_MAX_ITEM_BYTES = env.int("ENVELOPE_MAX_ITEM_BYTES", default=1024 * 1024)
+ENVELOPE_MAX_SESSIONS = env.int("ENVELOPE_MAX_SESSIONS", default=100)
+ENVELOPE_MAX_AGGREGATES = env.int("ENVELOPE_MAX_AGGREGATES", default=10_000)
+ENVELOPE_MAX_EVENTS = env.int("ENVELOPE_MAX_EVENTS", default=1)
 GRAVATAR_BASE_URL = env.str("GRAVATAR_BASE_URL", default="https://gravatar.com")
 AVATAR_BASE_URL = env.str("AVATAR_BASE_URL", default="https://sentry.io/avatar")
 

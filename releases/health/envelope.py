@@ -80,6 +80,11 @@ def key_from_dsn(dsn: Any, project_id: int) -> str | None:
     return parts.username or None
 
 
+def _storable(text: str) -> bool:
+    """Text a PostgreSQL column can hold: no NUL, no lone surrogate."""
+    return "\x00" not in text and not any("\ud800" <= ch <= "\udfff" for ch in text)
+
+
 def envelope_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's answer without its ``set_rollback``: this view runs outside a request transaction,
     and nothing is written before an error is raised."""
@@ -129,12 +134,14 @@ class EnvelopeView(APIView):
         key = self._authenticate(public_key, project_id)
         self._check_rate_limits(key)
 
+        received = timezone.now()
         try:
             envelope = framing.parse_envelope(body)
+            found = items.read_items(envelope, received)
+        except framing.EnvelopeTooLarge as exc:
+            raise PayloadTooLarge(str(exc)) from None
         except framing.EnvelopeError as exc:
             raise ParseError(str(exc)) from None
-        received = timezone.now()
-        found = items.read_items(envelope, received)
         store.store(key.project, found, received=received)
         if found.dropped:
             logger.info("envelope for project %s dropped %s", project_id, dict(found.dropped))
@@ -196,6 +203,9 @@ class EnvelopeView(APIView):
                 )
 
     def _authenticate(self, public_key: str, project_id: int) -> ProjectKey:
+        if not _storable(public_key):
+            # PostgreSQL cannot even compare such text: no key has it.
+            raise NotAuthenticated("Unknown public key.")
         key = (
             ProjectKey.objects.select_related("project__organization")
             .filter(public_key=public_key[:64])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,17 @@ class EnvelopeTooLarge(EnvelopeError):
 
 def max_envelope_bytes() -> int:
     return int(settings.ENVELOPE_MAX_BYTES)
+
+
+#: Item types counted against a cap, and the setting that caps them: Relay counts ``session``
+#: and ``sessions`` items together (``max_session_count``) and takes one event per envelope.
+CAPPED_TYPES = {
+    "session": "ENVELOPE_MAX_SESSIONS",
+    "sessions": "ENVELOPE_MAX_SESSIONS",
+    "event": "ENVELOPE_MAX_EVENTS",
+}
+#: Item types whose payload we read: their size is capped by ``ENVELOPE_MAX_ITEM_BYTES``.
+READ_TYPES = frozenset(CAPPED_TYPES)
 
 
 def decode_body(body: bytes, content_encoding: str | None) -> bytes:
@@ -101,10 +113,57 @@ class Envelope:
     items: list[Item]
 
 
+#: A ``\\uD800``-``\\uDFFF`` escape: the only way a JSON text can spell a lone surrogate.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_ONLY_NEWLINES = re.compile(rb"\n*\Z")
+
+#: Deepest nesting of arrays and objects accepted in a header or payload: the default limit of
+#: serde_json, the parser Relay is built on.
+MAX_JSON_DEPTH = 128
+
+
+def loads(data: bytes) -> Any:
+    """``json.loads`` as Relay's parser (serde_json) reads JSON: a lone surrogate (``"\\ud800"``
+    without its pair) is invalid, and so is nesting deeper than :data:`MAX_JSON_DEPTH`, even
+    under a key nobody reads. No text column can hold a lone surrogate, and nothing deeper
+    than the limit reaches code that might walk it recursively.
+
+    Raises ``ValueError`` for all of these.
+    """
+    try:
+        value = json.loads(data)
+        if _SURROGATE_ESCAPE.search(data):
+            # Pairs were joined by json.loads; what is left alone cannot be encoded.
+            json.dumps(value, ensure_ascii=False).encode()
+    except (UnicodeError, RecursionError) as exc:
+        raise ValueError(str(exc)) from None
+    if data.count(b"{") + data.count(b"[") > MAX_JSON_DEPTH and _too_deep(value):
+        raise ValueError(f"nesting deeper than {MAX_JSON_DEPTH}")
+    return value
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether arrays and objects nest deeper than :data:`MAX_JSON_DEPTH`: one level at a time,
+    no recursion."""
+    level = [value] if isinstance(value, dict | list) else []
+    depth = 1
+    while level:
+        if depth > MAX_JSON_DEPTH:
+            return True
+        below = []
+        for node in level:
+            for child in node.values() if isinstance(node, dict) else node:
+                if isinstance(child, dict | list):
+                    below.append(child)
+        level = below
+        depth += 1
+    return False
+
+
 def _json_object(line: bytes, what: str) -> dict[str, Any]:
     try:
-        value = json.loads(line)
-    except (ValueError, RecursionError):
+        value = loads(line)
+    except ValueError:
         raise EnvelopeError(f"Invalid envelope: {what} is not valid JSON") from None
     if not isinstance(value, dict):
         raise EnvelopeError(f"Invalid envelope: {what} is not a JSON object")
@@ -121,8 +180,15 @@ def parse_envelope(body: bytes) -> Envelope:
     """Split an envelope into headers and items (develop docs, "Envelopes").
 
     An item with ``length`` takes exactly that many bytes, then a newline or the end; one
-    without it runs to the next newline. Anything else is an :class:`EnvelopeError`.
+    without it runs to the next newline. Anything else is an :class:`EnvelopeError`; an
+    envelope over a cap (``ENVELOPE_MAX_ITEMS``, ``ENVELOPE_MAX_SESSIONS``,
+    ``ENVELOPE_MAX_EVENTS``, ``ENVELOPE_MAX_ITEM_BYTES``) is an :class:`EnvelopeTooLarge`,
+    raised as soon as the cap is passed.
     """
+    max_items = int(settings.ENVELOPE_MAX_ITEMS)
+    max_item_bytes = int(settings.ENVELOPE_MAX_ITEM_BYTES)
+    caps = {name: int(getattr(settings, name)) for name in set(CAPPED_TYPES.values())}
+    counts = dict.fromkeys(caps, 0)
     if not body.strip():
         raise EnvelopeError("Invalid envelope: empty body")
     newline = body.find(b"\n")
@@ -131,8 +197,8 @@ def parse_envelope(body: bytes) -> Envelope:
     pos = end + 1
     items: list[Item] = []
     while pos < len(body):
-        if not body[pos:].strip(b"\n"):
-            break  # trailing newlines
+        if _ONLY_NEWLINES.match(body, pos):
+            break  # trailing newlines (matched in place: copying the rest is quadratic)
         newline = body.find(b"\n", pos)
         end = len(body) if newline < 0 else newline
         item_headers = _json_object(body[pos:end], f"item header {len(items) + 1}")
@@ -161,5 +227,17 @@ def parse_envelope(body: bytes) -> Envelope:
             end = len(body) if newline < 0 else newline
             payload = body[pos:end] if pos <= len(body) else b""
             pos = end + 1
+        if len(items) >= max_items:
+            raise EnvelopeTooLarge(f"Envelope has more than {max_items} items")
+        cap = CAPPED_TYPES.get(item_type)
+        if cap is not None:
+            counts[cap] += 1
+            if counts[cap] > caps[cap]:
+                what = "event" if item_type == "event" else "session and sessions"
+                raise EnvelopeTooLarge(f"Envelope has more than {caps[cap]} {what} items")
+        if item_type in READ_TYPES and len(payload) > max_item_bytes:
+            raise EnvelopeTooLarge(
+                f"Item {len(items) + 1} ({item_type}) is larger than {max_item_bytes} bytes"
+            )
         items.append(Item(item_headers, payload))
     return Envelope(headers, items)

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
+
 from ..versioning import validate_version
-from .framing import Envelope, Item
+from .framing import Envelope, EnvelopeTooLarge, Item, loads
 
 STATUSES = frozenset({"ok", "exited", "crashed", "abnormal", "errored", "unhandled"})
 ERROR_STATUSES = frozenset({"errored", "crashed", "abnormal", "unhandled"})
@@ -45,6 +47,11 @@ class SessionUpdate:
     timestamp: datetime | None = None
     seq: int | None = None
     quantity: int = 1
+    #: Delivery key (docs/health.md §6.6): a redelivery of the same update, or of the same
+    #: ``sessions`` item of the same envelope, has the same key. None: not deduplicated
+    #: (aggregates of an envelope without ``sent_at``), or :meth:`dedup_key` for updates
+    #: built without an envelope.
+    key: uuid.UUID | None = field(default=None, compare=False)
 
     @property
     def aggregate(self) -> bool:
@@ -92,6 +99,7 @@ class Items:
     events: list[EventData] = field(default_factory=list)
     dropped: Counter[tuple[str, str]] = field(default_factory=Counter)
     event_id: str | None = None
+    buckets: int = 0  # aggregate buckets read so far
 
 
 class Drop(Exception):
@@ -186,8 +194,8 @@ def _check_age(moment: datetime, received: datetime, max_age: timedelta) -> None
 
 def _payload(item: Item) -> dict[str, Any]:
     try:
-        value = json.loads(item.payload)
-    except (ValueError, RecursionError):
+        value = loads(item.payload)
+    except ValueError:
         raise Drop("invalid_json") from None
     if not isinstance(value, dict):
         raise Drop("invalid_json")
@@ -204,7 +212,46 @@ def _release_attrs(payload: dict[str, Any]) -> tuple[str, str]:
     return release, clean_environment(attrs.get("environment"))
 
 
-def read_session(item: Item, received: datetime, drift: timedelta) -> SessionUpdate:
+def _digest(*parts: Any) -> uuid.UUID:
+    digest = hashlib.sha256()
+    for part in parts:
+        data = part if isinstance(part, bytes) else json.dumps(part, sort_keys=True).encode()
+        digest.update(len(data).to_bytes(8, "big") + data)
+    return uuid.UUID(bytes=digest.digest()[:16])
+
+
+#: The fields of a ``session`` item that make an update: its delivery key covers them as sent.
+_UPDATE_FIELDS = ("sid", "did", "seq", "init", "status", "errors", "started", "timestamp")
+
+
+def session_key(payload: dict[str, Any], sent_at: Any) -> uuid.UUID:
+    """The delivery key of a ``session`` item (docs/health.md §6.6).
+
+    Made of the fields as sent, not of the defaults filled in at receipt (``timestamp``, ``seq``
+    and a missing ``sid`` would differ on each delivery): the same update sent again counts
+    once, whichever envelope carries it. An update without ``sid`` has no identity of its own,
+    so the envelope's ``sent_at`` joins its key.
+    """
+    attrs = payload["attrs"]
+    parts = [payload.get(name) for name in _UPDATE_FIELDS]
+    parts += [payload.get("duration"), attrs.get("release"), attrs.get("environment")]
+    if payload.get("sid") is None:
+        parts.append(sent_at)
+    return _digest("session", parts)
+
+
+def aggregates_key(item: Item, index: int, sent_at: Any) -> uuid.UUID | None:
+    """The delivery key of a ``sessions`` item: its bytes, its place in the envelope and the
+    envelope's ``sent_at``. None (not deduplicated) without ``sent_at``: two flushes of the
+    same counts are then indistinguishable from one flush delivered twice."""
+    if sent_at is None:
+        return None
+    return _digest("sessions", index, sent_at, item.payload)
+
+
+def read_session(
+    item: Item, received: datetime, drift: timedelta, sent_at: Any = None
+) -> SessionUpdate:
     """A ``session`` item (docs/health.md §6.3) or :class:`Drop`."""
     payload = _payload(item)
     release, environment = _release_attrs(payload)
@@ -217,7 +264,7 @@ def read_session(item: Item, received: datetime, drift: timedelta) -> SessionUpd
     status = payload.get("status", "ok")
     if status is None:
         status = "ok"
-    if status not in STATUSES:
+    if not isinstance(status, str) or status not in STATUSES:
         raise Drop("invalid_status")
     init = payload.get("init", False)
     if init is None:
@@ -259,19 +306,30 @@ def read_session(item: Item, received: datetime, drift: timedelta) -> SessionUpd
         duration=float(duration) if duration is not None else None,
         timestamp=timestamp,
         seq=0 if init else seq,
+        key=session_key(payload, sent_at),
     )
 
 
 def read_aggregates(
-    item: Item, received: datetime, drift: timedelta, dropped: Counter[tuple[str, str]]
+    item: Item,
+    received: datetime,
+    drift: timedelta,
+    result: Items,
+    key: uuid.UUID | None = None,
 ) -> list[SessionUpdate]:
     """A ``sessions`` item (docs/health.md §6.4): one update per non-zero status count of
-    each bucket."""
+    each bucket. More than ``ENVELOPE_MAX_AGGREGATES`` buckets in the envelope is an
+    :class:`EnvelopeTooLarge`."""
+    dropped = result.dropped
     payload = _payload(item)
     release, environment = _release_attrs(payload)
     buckets = payload.get("aggregates")
     if not isinstance(buckets, list):
         raise Drop("invalid_payload")
+    result.buckets += len(buckets)
+    limit = int(settings.ENVELOPE_MAX_AGGREGATES)
+    if result.buckets > limit:
+        raise EnvelopeTooLarge(f"Envelope has more than {limit} aggregate buckets")
     updates: list[SessionUpdate] = []
     for bucket in buckets:
         try:
@@ -294,6 +352,7 @@ def read_aggregates(
                 errors=0 if status == "exited" else 1,
                 did=did,
                 quantity=count,
+                key=key,
             )
             for status, count in counts.items()
             if count
@@ -379,12 +438,14 @@ def read_items(envelope: Envelope, received: datetime) -> Items:
     event_id = envelope.headers.get("event_id")
     result.event_id = event_id if isinstance(event_id, str) else None
     drift = clock_drift(envelope.headers, received)
-    for item in envelope.items:
+    sent_at = envelope.headers.get("sent_at")
+    for index, item in enumerate(envelope.items):
         try:
             if item.type == "session":
-                result.sessions.append(read_session(item, received, drift))
+                result.sessions.append(read_session(item, received, drift, sent_at))
             elif item.type == "sessions":
-                result.sessions.extend(read_aggregates(item, received, drift, result.dropped))
+                key = aggregates_key(item, index, sent_at)
+                result.sessions.extend(read_aggregates(item, received, drift, result, key))
             elif item.type == "event":
                 result.events.append(read_event(item, received, drift))
         except Drop as drop:

@@ -125,9 +125,9 @@ def store(
     if sessions:
         _store_sessions(context, sessions)
         result.sessions_stored = sum(s.quantity for s in sessions if s.init)
-    for event in events:
-        result.new_groups += _store_event(context, event)
-        result.events_stored += 1
+    if events:
+        result.new_groups = _store_events(context, events)
+        result.events_stored = len(events)
     if items.dropped:
         day = received.date()
         upsert(
@@ -146,7 +146,16 @@ def store(
 def _drop_duplicates(
     project: Project, sessions: list[SessionUpdate], received: datetime
 ) -> tuple[list[SessionUpdate], int]:
-    keyed = {s.dedup_key(): s for s in sessions if not s.aggregate}
+    """The updates whose delivery key is new (docs/health.md §6.6), with one bulk insert of
+    the keys. An individual update counts once per key; the counts of a ``sessions`` item
+    share its key and are kept or dropped together; updates without a key are kept."""
+    keyed: dict[uuid.UUID, list[SessionUpdate]] = {}
+    for update in sessions:
+        key = update.key if update.key is not None or update.aggregate else update.dedup_key()
+        if key is not None:
+            group = keyed.setdefault(key, [])
+            if update.aggregate or not group:
+                group.append(update)
     new = insert_new(
         SessionUpdateKey,
         ("project_id", "key", "received"),
@@ -154,8 +163,8 @@ def _drop_duplicates(
         keys=2,
         returning="key",
     )
-    fresh_ids = {id(keyed[key]) for key in new}
-    kept = [s for s in sessions if s.aggregate or id(s) in fresh_ids]
+    fresh_ids = {id(update) for key in new for update in keyed[key]}
+    kept = [s for s in sessions if id(s) in fresh_ids or (s.aggregate and s.key is None)]
     return kept, len(sessions) - len(kept)
 
 
@@ -265,37 +274,63 @@ def _store_sessions(context: _Context, sessions: Sequence[SessionUpdate]) -> Non
     )
 
 
-def _store_event(context: _Context, event: EventData) -> int:
-    """First/last seen per release, project and environment; 1 when it opens a new group."""
+def _store_events(context: _Context, events: Sequence[EventData]) -> int:
+    """First/last seen per release, project and environment, and new groups, in statements
+    per distinct (release, environment) and release rather than per event: one update per pair
+    seen, one insert of the envelope's groups, one or two updates per release that opens some.
+
+    Returns the number of new groups that have a release. A group takes the title, release and
+    time of its first event in the envelope.
+    """
     project = context.project
-    release = context.releases.get(event.release) if event.release else None
-    rpe = None
-    if release is not None:
-        rpe = ReleaseProjectEnvironment.objects.filter(
-            release=release,
-            project=project,
-            environment_id=context.environments[event.environment],
+    seen: dict[tuple[int, int], list[datetime]] = {}
+    # fingerprint -> (first event, its release id, its environment id)
+    firsts: dict[str, tuple[EventData, int | None, int]] = {}
+    for event in events:
+        release = context.releases.get(event.release) if event.release else None
+        env_id = context.environments[event.environment] if release is not None else 0
+        if release is not None:
+            span = seen.setdefault((release.pk, env_id), [event.timestamp, event.timestamp])
+            span[0] = min(span[0], event.timestamp)
+            span[1] = max(span[1], event.timestamp)
+        if event.fingerprint is not None:
+            first_release = release.pk if release is not None else None
+            firsts.setdefault(event.fingerprint, (event, first_release, env_id))
+    for (release_id, env_id), (first, last) in sorted(seen.items()):
+        earliest = Value(first, output_field=DateTimeField())
+        latest = Value(last, output_field=DateTimeField())
+        ReleaseProjectEnvironment.objects.filter(
+            release_id=release_id, project=project, environment_id=env_id
+        ).update(
+            first_seen=Least(Coalesce(F("first_seen"), earliest), earliest),
+            last_seen=Greatest(Coalesce(F("last_seen"), latest), latest),
         )
-        moment = Value(event.timestamp, output_field=DateTimeField())
-        rpe.update(
-            first_seen=Least(Coalesce(F("first_seen"), moment), moment),
-            last_seen=Greatest(Coalesce(F("last_seen"), moment), moment),
+    if not firsts:
+        return 0
+    # ON CONFLICT DO NOTHING: a group a concurrent envelope opens first is new there only.
+    new = insert_new(
+        IssueGroup,
+        ("project_id", "fingerprint", "title", "first_release_id", "first_seen"),
+        [(project.pk, fp, e.title, rid, e.timestamp) for fp, (e, rid, _) in firsts.items()],
+        keys=2,
+        returning="fingerprint",
+    )
+    opened: Counter[tuple[int, int]] = Counter()
+    for fingerprint in new:
+        _, rid, env_id = firsts[fingerprint]
+        if rid is not None:
+            opened[rid, env_id] += 1
+    per_release: Counter[int] = Counter()
+    for (rid, env_id), count in sorted(opened.items()):
+        ReleaseProjectEnvironment.objects.filter(
+            release_id=rid, project=project, environment_id=env_id
+        ).update(new_issues_count=F("new_issues_count") + count)
+        per_release[rid] += count
+    for rid, count in sorted(per_release.items()):
+        ReleaseProject.objects.filter(release_id=rid, project=project).update(
+            new_groups=Coalesce(F("new_groups"), 0) + count
         )
-    if event.fingerprint is None:
-        return 0
-    # get_or_create resolves a concurrent insert of the same group itself.
-    _, created = IssueGroup.objects.get_or_create(
-        project=project,
-        fingerprint=event.fingerprint,
-        defaults={"title": event.title, "first_release": release, "first_seen": event.timestamp},
-    )
-    if not created or release is None or rpe is None:
-        return 0
-    ReleaseProject.objects.filter(release=release, project=project).update(
-        new_groups=Coalesce(F("new_groups"), 0) + 1
-    )
-    rpe.update(new_issues_count=F("new_issues_count") + 1)
-    return 1
+    return sum(opened.values())
 
 
 def prune_update_keys(now: datetime) -> int:
