@@ -431,7 +431,7 @@ def pg_restart_phase(
     answers = load.run(clients, max(seconds, 10), during=fault)
     window = (times["start"], times["end"] + grace)
     phase = Phase("pg-restart", answers, window)
-    during = [a for a in answers if phase.in_window(a) and a.status != 200 and a.status != 201]
+    during = [a for a in answers if phase.in_window(a) and not 200 <= a.status < 300]
     json_503 = sum(1 for a in during if a.json_503)
     conn = sum(1 for a in during if a.status == 0)
     other = len(during) - json_503 - conn
@@ -624,7 +624,8 @@ def main() -> int:
             )
 
             def make_load(name: str) -> Load:
-                return Load(port, token, project_id, dsn_key, tag, acked)
+                # Versions are bench-<run>-<phase>-<client>-<n>: unique across phases.
+                return Load(port, token, project_id, dsn_key, f"{tag}-{name}", acked)
 
             def run_phase(name: str, make: Any) -> None:
                 before = len(acked.releases) + len(acked.deploys) + len(acked.sessions)
