@@ -7,11 +7,12 @@ import io
 import pytest
 from django.apps import apps
 from django.core.management import CommandError, call_command
+from django.db.models import Sum
 from django.http import HttpRequest
 from rest_framework.test import APIClient
 
 from accounts.models import ApiToken, User, hash_token
-from releases.models import Release
+from releases.models import Release, ReleaseProjectEnvironment, SessionRollup
 
 pytestmark = pytest.mark.django_db
 
@@ -45,6 +46,19 @@ def test_seed_reproduces_example_release():
     assert release.total_deploys == 1
     assert release.last_deploy.name == "control@abc123 to canary-test-"
     assert [p.slug for p in release.projects.all()] == ["sentry"]
+
+
+def test_seed_gives_a_demo_release_with_crashes_commits_a_deploy_and_adoption():
+    run("seed")
+
+    release = Release.objects.get(version="control@1.2.0")
+    rollups = SessionRollup.objects.filter(release=release).aggregate(crashed=Sum("crashed"))
+    assert rollups["crashed"] > 0
+    assert release.commit_count == 3
+    assert release.last_commit.message.endswith("(control@1.2.0)")
+    assert release.total_deploys == 1
+    stages = ReleaseProjectEnvironment.objects.filter(release=release, adopted__isnull=False)
+    assert stages.exists()
 
 
 def test_create_token_for_user_prints_only_the_token_last():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 from datetime import datetime, timedelta
 from typing import Any
@@ -54,6 +55,25 @@ EXAMPLE_COMMITS = [
         timestamp=at("2024-05-20T16:12:03Z"),
     ),
 ]
+DEMO_CHANGES = ("feat: faster checkout", "fix: crash on empty cart", "chore: bump dependencies")
+
+
+def demo_commits(slug: str, version: str, created: datetime) -> list[CommitData]:
+    """Three commits of a demo release, newest first, with stable SHAs (the seed is
+    idempotent) by the seeded member, so that release pages show commits and authors."""
+    return [
+        CommitData(
+            id=hashlib.sha1(f"{version}:{n}".encode()).hexdigest(),  # noqa: S324 - not security
+            repository=f"raj/{slug}",
+            message=f"{message} ({version})",
+            author_name="Raj's Raspberries",
+            author_email="raj@raspberries",
+            timestamp=created - timedelta(hours=n + 1),
+        )
+        for n, message in enumerate(DEMO_CHANGES)
+    ]
+
+
 # Demo releases whose crash rate is not the usual one (older releases crash more): a
 # regression, so that the admin's comparison of releases shows one worse than the one before.
 DEMO_CRASH_RATES = {"control@1.2.0": 0.09}
@@ -204,6 +224,9 @@ class Command(BaseCommand):
                 )
                 self.seed_health(project, release, index, len(versions), now, rng)
                 if is_new:
+                    release_set_commits(
+                        release=release, commits=demo_commits(slug, version, created)
+                    )
                     deploy_create(
                         release=release,
                         environment="production",
