@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from rest_framework import permissions
@@ -26,7 +27,18 @@ class ScopedPermission(permissions.BasePermission):
         if token is None or scopes is None:
             # A method without scopes has no handler either: the view answers 405.
             return token is not None or bool(request.user and request.user.is_authenticated)
-        return bool(scopes & set(token.scopes))
+        if scopes & set(token.scopes):
+            return True
+        self.message = missing_scopes(scopes, token.scopes)
+        return False
+
+
+def missing_scopes(needed: Iterable[str], held: Iterable[str]) -> str:
+    """A 403's detail that names what is missing (docs/decisions.md §5.3)."""
+    return (
+        f"This request needs one of the scopes {', '.join(sorted(needed))}; "
+        f"the caller has {', '.join(sorted(held)) or 'none'}."
+    )
 
 
 _READ = frozenset({s.PROJECT_READ, s.PROJECT_WRITE, s.PROJECT_ADMIN, s.PROJECT_RELEASES, s.ORG_CI})

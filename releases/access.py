@@ -88,6 +88,18 @@ def access_for(user: Any, token: ApiToken | None, organization: Organization) ->
     return Access(organization, scopes, member=member, sees_all_projects=member is None)
 
 
+def refusal(user: Any, token: ApiToken | None, organization: Organization) -> str:
+    """Why :func:`access_for` gives no access: a 403's detail that says what is missing."""
+    if token is not None and token.kind == ApiToken.Kind.ORGANIZATION:
+        return "This organization token belongs to another organization."
+    if getattr(user, "is_superuser", False) and token is not None:
+        return (
+            f"You are not a member of the organization {organization.slug!r}: superuser rights "
+            "come with a signed-in admin session only, never through an API token."
+        )
+    return f"You are not a member of the organization {organization.slug!r}."
+
+
 def find_projects(projects: QuerySet[Project], values: Iterable[int | str]) -> list[Project] | None:
     """The projects among ``projects`` that ``values`` name by id or slug, ordered by id.
 

@@ -505,7 +505,11 @@ def test_token_without_suitable_scope_is_403(anon_client, org, release, member):
     response = anon_client.get(url(org, release.version))
 
     assert response.status_code == 403
-    assert response.json() == {"detail": "You do not have permission to perform this action."}
+    # The detail names what is missing (docs/decisions.md §5.3).
+    assert response.json() == {
+        "detail": "This request needs one of the scopes org:ci, project:admin, project:read, "
+        "project:releases, project:write; the caller has org:read."
+    }
 
 
 def test_billing_member_is_403(anon_client, org, release, team):
@@ -781,7 +785,25 @@ def test_superuser_token_does_not_reach_other_organizations(anon_client, org, re
         HTTP_AUTHORIZATION=f"Bearer {create_token(user=admin, scopes=['project:read'])}"
     )
 
-    assert anon_client.get(url(org, release.version)).status_code == 403
+    response = anon_client.get(url(org, release.version))
+
+    assert response.status_code == 403
+    assert response.json() == {
+        "detail": "You are not a member of the organization 'acme': superuser rights come with "
+        "a signed-in admin session only, never through an API token."
+    }
+
+
+def test_403_of_a_non_member_names_the_organization(anon_client, org, release):
+    outsider = UserFactory()
+    anon_client.credentials(
+        HTTP_AUTHORIZATION=f"Bearer {create_token(user=outsider, scopes=['project:read'])}"
+    )
+
+    response = anon_client.get(url(org, release.version))
+
+    assert response.status_code == 403
+    assert response.json() == {"detail": "You are not a member of the organization 'acme'."}
 
 
 @pytest.mark.parametrize("role", ["owner", "manager"])

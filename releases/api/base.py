@@ -13,9 +13,9 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from accounts.models import ApiToken, Organization
-from accounts.permissions import OrganizationReleasePermission
+from accounts.permissions import OrganizationReleasePermission, missing_scopes
 
-from ..access import Access, access_for, find_projects, is_id, is_number
+from ..access import Access, access_for, find_projects, is_id, is_number, refusal
 from ..models import Project, Release, ReleaseProject, ReleaseQuerySet
 from .errors import ResourceNotFound
 
@@ -60,9 +60,11 @@ class OrganizationEndpoint(APIView):
     def access(self) -> Access:
         token = self.request.auth if isinstance(self.request.auth, ApiToken) else None
         access = access_for(self.request.user, token, self.organization)
+        if access is None:
+            raise exceptions.PermissionDenied(refusal(self.request.user, token, self.organization))
         required = self._required_scopes()
-        if access is None or (required and not access.has_any_scope(required)):
-            raise exceptions.PermissionDenied()
+        if required and not access.has_any_scope(required):
+            raise exceptions.PermissionDenied(missing_scopes(required, access.scopes))
         return access
 
     def _required_scopes(self) -> frozenset[str]:
