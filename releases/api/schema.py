@@ -760,6 +760,39 @@ def _op(operation_id: str, tag: str, summary: str, **kwargs: Any) -> Any:
     return extend_schema(operation_id=operation_id, tags=[tag], summary=summary, **kwargs)
 
 
+def _release_item_ops(scope: str, noun: str, path: list[Any]) -> dict[str, Any]:
+    """retrieve, update and destroy of one release, on the organization or project route."""
+    of = noun.removeprefix("A release")
+    return {
+        "retrieve": _op(
+            f"retrieve{scope}Release",
+            "Releases",
+            noun,
+            parameters=[*path, *DETAILS_PARAMETERS],
+            responses={200: ReleaseSerializer, **_errors()},
+        ),
+        "update": _op(
+            f"update{scope}Release",
+            "Releases",
+            f"Update a release{of}",
+            parameters=path,
+            request=ReleaseUpdateSerializer,
+            responses=_written(200, ReleaseSerializer, "The release as written.", 409),
+        ),
+        "destroy": _op(
+            f"delete{scope}Release",
+            "Releases",
+            f"Delete a release{of}",
+            parameters=path,
+            responses={
+                204: OpenApiResponse(description="Deleted."),
+                **_errors(),
+                400: OpenApiResponse(ErrorSerializer, description="The release is in use."),
+            },
+        ),
+    }
+
+
 # -- operations ------------------------------------------------------------------------------------
 
 RELEASE_PATH = [ORGANIZATION, VERSION]
@@ -883,32 +916,7 @@ OPERATIONS: dict[type, dict[str, Any]] = {
                 208: OpenApiResponse(ReleaseSerializer, description="Nothing new."),
             },
         ),
-        "retrieve": _op(
-            "retrieveOrganizationRelease",
-            "Releases",
-            "A release",
-            parameters=[*RELEASE_PATH, *DETAILS_PARAMETERS],
-            responses={200: ReleaseSerializer, **_errors()},
-        ),
-        "update": _op(
-            "updateOrganizationRelease",
-            "Releases",
-            "Update a release",
-            parameters=RELEASE_PATH,
-            request=ReleaseUpdateSerializer,
-            responses=_written(200, ReleaseSerializer, "The release as written.", 409),
-        ),
-        "destroy": _op(
-            "deleteOrganizationRelease",
-            "Releases",
-            "Delete a release",
-            parameters=RELEASE_PATH,
-            responses={
-                204: OpenApiResponse(description="Deleted."),
-                **_errors(),
-                400: OpenApiResponse(ErrorSerializer, description="The release is in use."),
-            },
-        ),
+        **_release_item_ops("Organization", "A release", RELEASE_PATH),
     },
     ProjectReleaseViewSet: {
         "list": _op(
@@ -943,32 +951,7 @@ OPERATIONS: dict[type, dict[str, Any]] = {
                 208: OpenApiResponse(ReleaseSerializer, description="Nothing new."),
             },
         ),
-        "retrieve": _op(
-            "retrieveProjectRelease",
-            "Releases",
-            "A release of a project",
-            parameters=[*PROJECT_RELEASE_PATH, *DETAILS_PARAMETERS],
-            responses={200: ReleaseSerializer, **_errors()},
-        ),
-        "update": _op(
-            "updateProjectRelease",
-            "Releases",
-            "Update a release of a project",
-            parameters=PROJECT_RELEASE_PATH,
-            request=ReleaseUpdateSerializer,
-            responses=_written(200, ReleaseSerializer, "The release as written.", 409),
-        ),
-        "destroy": _op(
-            "deleteProjectRelease",
-            "Releases",
-            "Delete a release of a project",
-            parameters=PROJECT_RELEASE_PATH,
-            responses={
-                204: OpenApiResponse(description="Deleted."),
-                **_errors(),
-                400: OpenApiResponse(ErrorSerializer, description="The release is in use."),
-            },
-        ),
+        **_release_item_ops("Project", "A release of a project", PROJECT_RELEASE_PATH),
     },
     RepositoriesView: {
         "get": _op(
