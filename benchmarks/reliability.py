@@ -15,15 +15,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import glob
-import importlib.util
 import json
 import os
 import pwd
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,6 +38,11 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
+# The helper scripts (pgtmp: finding PostgreSQL and a free port; slowclients) are not a package.
+sys.path.insert(0, str(ROOT / "scripts"))
+import slowclients  # noqa: E402
+from pgtmp import free_port, pg_bindir  # noqa: E402
+
 PYTHON = sys.executable
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 ORG = "sentry"
@@ -59,22 +61,6 @@ SESSION_RELEASE = "bench-sessions@1.0.0"
 
 
 # --- the throwaway PostgreSQL --------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def pg_bindir() -> Path:
-    folders = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))
-    if folders:
-        return Path(folders[-1])
-    pg_ctl = shutil.which("pg_ctl")
-    if not pg_ctl:
-        sys.exit("reliability: PostgreSQL not found")
-    return Path(pg_ctl).parent
 
 
 class Postgres:
@@ -485,11 +471,7 @@ def worker_kill_phase(
 
 
 def slow_clients_phase(port: int, token: str, connections: int, seconds: float) -> Phase:
-    spec = importlib.util.spec_from_file_location("slowclients", ROOT / "scripts/slowclients.py")
-    if spec is None or spec.loader is None:
-        sys.exit("reliability: scripts/slowclients.py not found")
-    slow = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(slow)
+    slow = slowclients
     stop = threading.Event()
     threads = [
         threading.Thread(
