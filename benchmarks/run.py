@@ -17,7 +17,6 @@ load never reaches, so their counting is part of what is measured. See docs/perf
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import re
@@ -30,11 +29,14 @@ import time
 import urllib.request
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from random import Random
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script: the project's packages by their names
+from benchmarks.envelopes import sdk_envelope  # noqa: E402
+
 PYTHON = sys.executable
 HUGE_RATE = "100000000/min"  # counted like any limit, never reached
 #: The cases in the summary line, in the table's order.
@@ -117,31 +119,6 @@ def wrk(url: str, args: argparse.Namespace, headers: dict[str, str], script: str
     socket_errors = [int(n) for n in sockets.groups()] if sockets else [0, 0, 0, 0]
     errors = (int(non_2xx.group(1)) if non_2xx else 0) + sum(socket_errors)
     return Load(rps, p50, p99, errors, socket_errors[3])
-
-
-def _ts(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def sdk_envelope(rng: Random, release: str, count: int, now: datetime) -> bytes:
-    """``count`` final session updates as sentry-python sends them, gzip-compressed."""
-    lines = [b"{}"]
-    for _ in range(count):
-        started = now - timedelta(seconds=rng.randint(60, 3600))
-        payload = json.dumps(
-            {
-                "sid": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-                "did": f"user-{rng.randrange(5000)}",
-                "init": True,
-                "started": _ts(started),
-                "timestamp": _ts(started + timedelta(seconds=30)),
-                "status": "crashed" if rng.random() < 0.02 else "exited",
-                "attrs": {"release": release, "environment": "production"},
-            }
-        ).encode()
-        header = json.dumps({"type": "session", "length": len(payload)}).encode()
-        lines += [header, payload]
-    return gzip.compress(b"\n".join(lines))
 
 
 # Each wrk thread posts its own share of the envelopes (no update is sent twice unless the

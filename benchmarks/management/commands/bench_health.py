@@ -6,12 +6,8 @@ Run after ``seed --sessions N``. Requests go through Django's test client in thi
 
 from __future__ import annotations
 
-import gzip
-import json
 import random
 import time
-import uuid
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -22,32 +18,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import ApiToken, User
+from benchmarks.envelopes import sdk_envelope
 from releases.models import Project, SessionRollup, SessionUser
-
-
-def _ts(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def sdk_envelope(rng: random.Random, release: str, count: int, now: datetime) -> bytes:
-    """``count`` final session updates as the Python SDK sends them (gzip-compressed)."""
-    lines = [b"{}"]
-    for _ in range(count):
-        started = now - timedelta(seconds=rng.randint(60, 3600))
-        payload = json.dumps(
-            {
-                "sid": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-                "did": f"user-{rng.randrange(5000)}",
-                "init": True,
-                "started": _ts(started),
-                "timestamp": _ts(started + timedelta(seconds=30)),
-                "status": "crashed" if rng.random() < 0.02 else "exited",
-                "attrs": {"release": release, "environment": "production"},
-            }
-        ).encode()
-        header = json.dumps({"type": "session", "length": len(payload)}).encode()
-        lines += [header, payload]
-    return gzip.compress(b"\n".join(lines))
 
 
 class Command(BaseCommand):

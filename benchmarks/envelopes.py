@@ -1,0 +1,34 @@
+"""Envelopes of session updates as sentry-python sends them, for the ingestion benchmarks."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from random import Random
+
+
+def _ts(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def sdk_envelope(rng: Random, release: str, count: int, now: datetime) -> bytes:
+    """``count`` final session updates as sentry-python sends them, gzip-compressed."""
+    lines = [b"{}"]
+    for _ in range(count):
+        started = now - timedelta(seconds=rng.randint(60, 3600))
+        payload = json.dumps(
+            {
+                "sid": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "did": f"user-{rng.randrange(5000)}",
+                "init": True,
+                "started": _ts(started),
+                "timestamp": _ts(started + timedelta(seconds=30)),
+                "status": "crashed" if rng.random() < 0.02 else "exited",
+                "attrs": {"release": release, "environment": "production"},
+            }
+        ).encode()
+        header = json.dumps({"type": "session", "length": len(payload)}).encode()
+        lines += [header, payload]
+    return gzip.compress(b"\n".join(lines))
