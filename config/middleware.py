@@ -17,6 +17,8 @@ from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.urls import Resolver404, get_urlconf, resolve
 from django.utils.log import log_response
 
+from releases import stamps
+
 from .errors import (
     UNAVAILABLE,
     database_unavailable,
@@ -82,11 +84,18 @@ class ApiErrorMiddleware:
         return response
 
 
+def _is_admin(request: HttpRequest) -> bool:
+    match = getattr(request, "resolver_match", None)
+    return match is not None and "admin" in match.app_names
+
+
 class WriteTransactionMiddleware:
     """Runs each request with an unsafe method (POST, PUT, PATCH, DELETE) in one transaction,
     rolled back when the answer is an error (status 400 or more), as ``ATOMIC_REQUESTS`` plus
-    DRF's ``set_rollback`` did. Reads run in autocommit: they open no transaction, so on SQLite
-    (WAL) they never take the write lock and never wait behind a writer.
+    DRF's ``set_rollback`` did. A successful admin write raises every organization's change
+    stamp in that transaction (``releases.stamps``). Reads run in autocommit: they open no
+    transaction, so on SQLite (WAL) they never take the write lock and never wait behind a
+    writer.
 
     Views marked with ``transaction.non_atomic_requests`` (the envelope endpoint) manage their
     own transactions and are left alone.
@@ -111,6 +120,9 @@ class WriteTransactionMiddleware:
                 if response.status_code >= 400:
                     for alias in aliases:
                         transaction.set_rollback(True, using=alias)
+                elif _is_admin(request):
+                    # An admin change may touch any organization's releases.
+                    stamps.bump_all()
         except UNAVAILABLE:
             # BEGIN or COMMIT failed: nothing was written.
             if not is_api_path(request.path_info):

@@ -152,6 +152,14 @@ CACHES = {
     "ratelimit": env.cache("RATELIMIT_CACHE_URL", default="locmemcache://ratelimit"),
 }
 CACHES["ratelimit"].setdefault("OPTIONS", {}).setdefault("MAX_ENTRIES", 1_000_000)
+# Release list and details answers (releases/api/conditional.py, docs/performance.md §5):
+# cached per caller under the organization's change stamp for at most RELEASE_CACHE_SECONDS
+# (a divisor of 3600; 0 turns caching and ETags off). Process memory by default.
+CACHES["responses"] = env.cache("RESPONSE_CACHE_URL", default="locmemcache://responses")
+CACHES["responses"].setdefault("OPTIONS", {}).setdefault("MAX_ENTRIES", 2_000)
+RELEASE_CACHE_SECONDS = env.int("RELEASE_CACHE_SECONDS", default=300)
+if RELEASE_CACHE_SECONDS < 0 or (RELEASE_CACHE_SECONDS and 3600 % RELEASE_CACHE_SECONDS):
+    raise environ.ImproperlyConfigured("RELEASE_CACHE_SECONDS must be 0 or divide 3600.")
 RATELIMIT_CACHE = "ratelimit"
 RATELIMIT_STORE = "cache" if SQLITE or env.str("RATELIMIT_CACHE_URL", "") else "database"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from rest_framework.test import APIClient
@@ -24,6 +25,13 @@ from tests.factories import (
 def _fresh_rate_limits() -> None:
     """Each test starts with no request counted against any rate limit."""
     ratelimits.clear()
+
+
+@pytest.fixture(autouse=True)
+def _no_answer_cache(settings: Any) -> None:
+    """Tests change data through factories, which raise no change stamp: answers are neither
+    cached nor tagged unless a test turns it on (tests/test_conditional.py)."""
+    settings.RELEASE_CACHE_SECONDS = 0
 
 
 DEFAULT_SCOPES = ["org:read", "project:read", "project:write", "project:releases"]

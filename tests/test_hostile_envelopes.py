@@ -168,8 +168,9 @@ def test_events_cost_the_same_queries_whatever_their_number(
 
     # The key; SAVEPOINT; environment insert and select, release-project links,
     # release-project-environment rows, their first/last seen, the groups' insert, new issues
-    # of the release-project-environment, new groups of the release-project; RELEASE SAVEPOINT.
-    with django_assert_num_queries(11):
+    # of the release-project-environment, new groups of the release-project, the change stamp;
+    # RELEASE SAVEPOINT.
+    with django_assert_num_queries(12):
         response = post_envelope(client, project, body, auth=False, HTTP_X_SENTRY_AUTH=header)
     assert response.status_code == 200
 

@@ -7,25 +7,34 @@ from functools import cached_property
 from typing import Any
 
 from django.db.models import Exists, OuterRef, Q
+from django.db.models.functions import Coalesce
 from django.http import QueryDict
 from rest_framework import exceptions
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import ApiToken, Organization
 from accounts.permissions import OrganizationReleasePermission, missing_scopes
 
+from .. import stamps
 from ..access import Access, access_for, find_projects, is_id, is_number, refusal
-from ..models import Project, Release, ReleaseProject, ReleaseQuerySet
+from ..models import ChangeStamp, Project, Release, ReleaseProject, ReleaseQuerySet
 from .errors import ResourceNotFound
 
 
 def get_organization_or_404(id_or_slug: str) -> Organization:
-    """An organization by numeric id or by slug (slugs are never purely numeric)."""
+    """An organization by numeric id or by slug (slugs are never purely numeric), with its
+    ``change_stamp``."""
     if is_number(id_or_slug) and not is_id(id_or_slug):
         raise ResourceNotFound()
     lookup = Q(pk=int(id_or_slug)) if is_number(id_or_slug) else Q(slug=id_or_slug)
-    organization = Organization.objects.filter(lookup).first()
+    # Its change stamp (stamps.py) in the same query: the cache key of its release answers.
+    stamp = ChangeStamp.objects.filter(organization=OuterRef("pk")).values("value")[:1]
+    organization = (
+        Organization.objects.filter(lookup).annotate(change_stamp=Coalesce(stamp, 0)).first()
+    )
     if organization is None:
         raise ResourceNotFound()
     return organization
@@ -81,6 +90,20 @@ class OrganizationEndpoint(APIView):
         # PostgreSQL text cannot hold NUL: refuse it here rather than fail in a query.
         if _has_nul(dict(request.query_params.lists())) or _has_nul(request.data):
             raise exceptions.ParseError("Null characters are not allowed.")
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        """DRF's; a successful write also raises the organization's change stamp, in the
+        write's transaction (``config.middleware.WriteTransactionMiddleware``)."""
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if (
+            request.method not in SAFE_METHODS
+            and response.status_code < 400
+            and "organization" in self.__dict__
+        ):
+            stamps.bump([self.organization.pk])
+        return response
 
 
 class ReleaseEndpoint(OrganizationEndpoint):

@@ -21,6 +21,7 @@ from ..health import reads, sorts
 from ..models import SERIALIZER_RELATIONS, Project, Release, ReleaseProject, ReleaseQuerySet
 from ..services import release_create, release_delete, release_set_commits_and_refs, release_update
 from .base import ProjectRouteMixin, ReleaseEndpoint
+from .conditional import CachedAnswers, cached_answer
 from .errors import ResourceNotFound
 from .filters import (
     ProjectReleaseFilterSet,
@@ -35,7 +36,7 @@ from .params import DETAILS_SORTS, ReleaseDetailsParams, ReleaseListParams, pars
 from .serializers import ProjectMeta, ReleaseEntry, ReleaseOutput, ReleaseSerializer
 
 
-class ReleaseViewSet(ReleaseEndpoint, viewsets.GenericViewSet):
+class ReleaseViewSet(CachedAnswers, ReleaseEndpoint, viewsets.GenericViewSet):
     """``/api/0/organizations/{org}/releases/`` and ``…/releases/{version}/``."""
 
     serializer_class = ReleaseSerializer
@@ -79,6 +80,7 @@ class ReleaseViewSet(ReleaseEndpoint, viewsets.GenericViewSet):
 
     # -- list -----------------------------------------------------------------------------
 
+    @cached_answer
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         params = self.list_params
         releases = self.filter_queryset(self.get_queryset())
@@ -119,6 +121,7 @@ class ReleaseViewSet(ReleaseEndpoint, viewsets.GenericViewSet):
 
     # -- details --------------------------------------------------------------------------
 
+    @cached_answer
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         params = self.details_params
         release = self.get_object()
@@ -292,6 +295,7 @@ class ProjectReleaseViewSet(ProjectRouteMixin, ReleaseViewSet):
     create_serializer_class = ProjectReleaseCreateSerializer
     filterset_class = ProjectReleaseFilterSet  # type: ignore[assignment]
 
+    @cached_answer
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         releases = cast(ReleaseQuerySet, self.filter_queryset(self.get_queryset()))
         # Newest first by release date, else creation date, as in Sentry.

@@ -16,7 +16,8 @@ from operator import or_
 from django.db import transaction
 from django.db.models import Q, Sum
 
-from ..models import AdoptionTick, ReleaseProjectEnvironment, SessionRollup
+from .. import stamps
+from ..models import AdoptionTick, Project, ReleaseProjectEnvironment, SessionRollup
 from ..versioning import validate_version
 
 ADOPTION_WINDOW = timedelta(hours=6)
@@ -59,6 +60,7 @@ def refresh_adoption(*, now: datetime, organization_id: int | None = None) -> in
     projects = {row["project_id"] for row in rows}
     if not projects:
         return 0
+    changed = 0
     if adopted:
         ReleaseProjectEnvironment.objects.bulk_create(
             [
@@ -71,14 +73,18 @@ def refresh_adoption(*, now: datetime, organization_id: int | None = None) -> in
             or_, (Q(project_id=p, release_id=r, environment_id=e) for p, r, e in adopted)
         )
         current = ReleaseProjectEnvironment.objects.filter(match)
-        current.filter(adopted__isnull=True).update(adopted=now)
-        current.filter(unadopted__isnull=False).update(unadopted=None)
+        changed += current.filter(adopted__isnull=True).update(adopted=now)
+        changed += current.filter(unadopted__isnull=False).update(unadopted=None)
     stale = ReleaseProjectEnvironment.objects.filter(
         project_id__in=projects, adopted__isnull=False, unadopted__isnull=True
     )
     if adopted:
         stale = stale.exclude(match)
-    stale.update(unadopted=now)
+    changed += stale.update(unadopted=now)
+    if changed:  # stages moved: cached release answers are stale (releases/stamps.py)
+        stamps.bump(
+            Project.objects.filter(pk__in=projects).values_list("organization_id", flat=True)
+        )
     return len(adopted)
 
 

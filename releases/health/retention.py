@@ -15,6 +15,7 @@ from typing import Any
 
 from django.db import models, transaction
 
+from .. import stamps
 from ..models import (
     ErroredSession,
     IngestOutcome,
@@ -97,4 +98,6 @@ def cleanup(
             counts[name] = delete_in_batches(
                 queryset, batch_size=batch_size, should_stop=should_stop
             )
+    if not dry_run and any(counts.values()):
+        stamps.bump_all()  # old hours left the windows of any organization
     return counts

@@ -17,6 +17,7 @@ from django.db.models import DateTimeField, F, Value
 from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
 
+from .. import stamps
 from ..models import (
     Environment,
     ErroredSession,
@@ -140,6 +141,10 @@ def store(
             keys=4,
             add=("quantity",),
         )
+    if sessions or events:
+        # Health or events changed: cached release answers are stale (releases/stamps.py).
+        # Last, so that concurrent envelopes of the organization wait on its row briefly.
+        stamps.bump([project.organization_id])
     return result
 
 

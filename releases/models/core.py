@@ -414,3 +414,19 @@ class IssueGroup(models.Model):
 
     def __str__(self) -> str:
         return self.title or self.fingerprint
+
+
+class ChangeStamp(models.Model):
+    """A number that every write to an organization's release data raises (``stamps.py``).
+
+    Release answers are cached and tagged under it (docs/performance.md §5): a new value makes
+    every earlier answer of the organization stale.
+    """
+
+    organization = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    value = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.organization_id}: {self.value}"
