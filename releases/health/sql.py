@@ -57,6 +57,20 @@ def _array_item(value: Any) -> str:
     return f'"{text}"'
 
 
+def _array(values: Sequence[Any]) -> str:
+    """A PostgreSQL array literal of one column's values: the common columns (all ids, UUIDs
+    or times) without a call per value."""
+    kinds = set(map(type, values))
+    if kinds <= {int, uuid.UUID}:
+        items = ",".join(map(str, values))
+    elif kinds == {datetime.datetime}:
+        texts = {value: value.isoformat() for value in set(values)}
+        items = ",".join([texts[value] for value in values])
+    else:
+        items = ",".join(map(_array_item, values))
+    return "{" + items + "}"
+
+
 def _statements(
     model: type[models.Model], names: Sequence[str], rows: Sequence[Row], keys: int
 ) -> Iterator[tuple[str, list[Any], int]]:
@@ -74,17 +88,14 @@ def _statements(
     if connection.vendor == "postgresql":
         if not all(isinstance(v, _NATIVE) or v is None for row in rows[:1] for v in row):
             rows = [tuple(_prep(f, v) for f, v in zip(fields, row, strict=True)) for row in rows]
-        texts = sorted(tuple(map(_array_item, row)) for row in rows)
+        ordered = sorted(rows, key=lambda row: tuple(row[:keys]))
         casts = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
         # Identifiers and types come from model metadata; values are parameters.
         sql = f"INSERT INTO {table} ({column_list}) SELECT * FROM unnest({casts})"  # noqa: S608
-        for start in range(0, len(texts), size):
-            columns = zip(*texts[start : start + size], strict=True)
-            yield (
-                sql,
-                ["{" + ",".join(column) + "}" for column in columns],
-                len(texts[start : start + size]),
-            )
+        for start in range(0, len(ordered), size):
+            batch = ordered[start : start + size]
+            columns = zip(*batch, strict=True)
+            yield sql, [_array(column) for column in columns], len(batch)
         return
     ordered = sorted(rows, key=lambda row: tuple(row[:keys]))
     placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
