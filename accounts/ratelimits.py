@@ -171,7 +171,8 @@ def hit_many_if(
     sql = _GUARDED.format(
         condition=condition_sql,
         table=table,
-        rows=", ".join(["(%s, %s::bigint)"] * len(windows)),
+        # No limit configured: an empty set of windows, so that only the checks run.
+        rows=", ".join(["(%s, %s::bigint)"] * len(windows)) or "(NULL, NULL::bigint) LIMIT 0",
     )
     params = [
         *condition_params,

@@ -147,3 +147,28 @@ def test_a_redelivered_envelope_counts_once_with_everything_known(client, projec
 def client_header(project: Project) -> str:
     key = project.keys.get().public_key
     return f"Sentry sentry_key={key}, sentry_version=7"
+
+
+def test_a_known_key_is_stored_with_the_envelope_limits_off(client, project, settings):
+    assert post_envelope(client, project, sessions()).status_code == 200
+    off = {"envelope_key": "off", "envelope_project": "off"}
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, **off}
+
+    response = post_envelope(client, project, sessions(2))
+
+    assert response.status_code == 200, response.content
+    assert stored(project) == 5
+
+
+def test_a_known_key_from_a_blocked_address_is_refused_and_not_counted(client, project, settings):
+    assert post_envelope(client, project, sessions()).status_code == 200
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "auth_failure_address": "1/min"}
+    bad = "Sentry sentry_key=0123456789abcdef0123456789abcdef, sentry_version=7"
+    unknown = post_envelope(client, project, sessions(), auth=False, HTTP_X_SENTRY_AUTH=bad)
+    assert unknown.status_code == 401
+
+    response = post_envelope(client, project, sessions())
+
+    assert response.status_code == 429, response.content
+    assert response.json() == {"detail": "Too many failed authentication attempts; retry later."}
+    assert stored(project) == 3

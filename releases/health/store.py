@@ -94,8 +94,9 @@ _known = _Known()
 
 
 def forget_known_ids(**kwargs: Any) -> None:
-    """Signal receiver: a deletion or a change of a release's projects forgets every id."""
-    _known.clear()
+    """Signal receiver: a deletion, or a project removed from a release, forgets every id."""
+    if kwargs.get("action", "post_remove") in ("post_remove", "post_clear"):
+        _known.clear()
 
 
 for _model in (Project, Release, Environment, ReleaseProject, ReleaseProjectEnvironment):
