@@ -118,6 +118,85 @@ def hit_many(limits: Sequence[tuple[str, str, Rate]]) -> int | None:
     return max(waits, default=None)
 
 
+def in_database() -> bool:
+    """Whether counts live in the database (PostgreSQL deployments), so that
+    :func:`hit_many_if` can be used."""
+    return _in_database()
+
+
+@dataclass(frozen=True)
+class Guarded:
+    """What :func:`hit_many_if` found: whether the condition held, the wait of the block (or
+    None), and per scope of ``limits`` the wait (None: under the limit, or not counted)."""
+
+    condition: bool
+    blocked: int | None
+    waits: dict[str, int | None]
+
+
+_GUARDED = (
+    "WITH guard AS (SELECT ({condition}) AS ok, "
+    "(SELECT count FROM {table} WHERE key = %s AND window_start = %s) AS failures), "
+    "hit AS (INSERT INTO {table} (key, window_start, count) "
+    "SELECT v.key, v.window_start, 1 FROM (VALUES {rows}) AS v (key, window_start), guard "
+    "WHERE guard.ok AND COALESCE(guard.failures, 0) < %s ORDER BY 1, 2 "
+    "ON CONFLICT (key, window_start) DO UPDATE SET count = {table}.count + 1 "
+    "RETURNING key, window_start, count) "
+    "SELECT guard.ok, guard.failures, hit.key, hit.window_start, hit.count "
+    "FROM guard LEFT JOIN hit ON TRUE"
+)
+
+
+def hit_many_if(
+    limits: Sequence[tuple[str, str, Rate]],
+    *,
+    condition: tuple[str, Sequence[Any]],
+    unless_blocked: tuple[str, str, Rate | None],
+) -> Guarded:
+    """:func:`hit_many` in the same statement as two checks that come first: the ``blocked``
+    check of ``unless_blocked`` (no rate: never blocked) and ``condition``, an SQL boolean
+    expression with its parameters (the caller's own check, such as a key's validity).
+    Nothing is counted unless the condition holds and the address is not blocked.
+
+    One statement; the database store only (:func:`in_database`).
+    """
+    block_scope, block_ident, block_rate = unless_blocked
+    block_start, block_remaining = _window(block_rate) if block_rate else (0, 0)
+    windows = {}
+    for scope, ident, limit in limits:
+        start, remaining = _window(limit)
+        windows[(_key(scope, ident), start)] = (scope, limit, remaining)
+    table = connection.ops.quote_name(RateLimitWindow._meta.db_table)
+    condition_sql, condition_params = condition
+    sql = _GUARDED.format(
+        condition=condition_sql,
+        table=table,
+        # No limit configured: an empty set of windows, so that only the checks run.
+        rows=", ".join(["(%s, %s::bigint)"] * len(windows)) or "(NULL, NULL::bigint) LIMIT 0",
+    )
+    params = [
+        *condition_params,
+        _key(block_scope, block_ident),
+        block_start,
+        *(value for window in windows for value in window),
+        block_rate.limit if block_rate else 2**62,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    ok, failures = bool(rows[0][0]), rows[0][1]
+    blocked = block_remaining if block_rate and (failures or 0) >= block_rate.limit else None
+    counts = {(key, start): count for _, _, key, start, count in rows if key is not None}
+    waits: dict[str, int | None] = {}
+    for window, (scope, limit, remaining) in windows.items():
+        over = counts.get(window, 0) > limit.limit
+        waits[scope] = remaining if over else None
+    if counts and random.randrange(PRUNE_ONE_IN) == 0:  # noqa: S311 - not for security
+        oldest = min(start for _, start in windows)
+        RateLimitWindow.objects.filter(window_start__lt=oldest - 86400).delete()
+    return Guarded(ok, blocked, waits)
+
+
 def count(scope: str, ident: str, rate: Rate) -> int:
     """Requests counted in the current window (what :func:`hit` compares with the limit)."""
     start, _ = _window(rate)

@@ -10,6 +10,9 @@ from rest_framework.test import APIClient
 
 from accounts import ratelimits
 from accounts.models import Organization, OrganizationMember, Team, User
+from releases.health.adoption import forget_known_runs
+from releases.health.envelope import known_keys
+from releases.health.store import forget_known_ids
 from releases.models import Project
 from tests.factories import (
     MemberFactory,
@@ -32,6 +35,15 @@ def _no_answer_cache(settings: Any) -> None:
     """Tests change data through factories, which raise no change stamp: answers are neither
     cached nor tagged unless a test turns it on (tests/test_conditional.py)."""
     settings.RELEASE_CACHE_SECONDS = 0
+
+
+@pytest.fixture(autouse=True)
+def _fresh_ingest_memory() -> None:
+    """Each test starts with no client key, id or adoption run remembered by ingestion
+    (SQLite reuses the ids of rows rolled back or flushed by earlier tests)."""
+    known_keys.forget()
+    forget_known_ids()
+    forget_known_runs()
 
 
 DEFAULT_SCOPES = ["org:read", "project:read", "project:write", "project:releases"]

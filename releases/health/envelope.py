@@ -8,10 +8,12 @@ transaction, and the adoption refresh that may follow runs in its own.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.db import transaction
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError, PermissionDenied
@@ -21,12 +23,50 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import ratelimits
+from accounts.models import Organization
 
-from ..models import ProjectKey
+from ..models import Project, ProjectKey
 from . import framing, items, store
 from .adoption import maybe_refresh_adoption
 
 logger = logging.getLogger(__name__)
+
+
+_KEY_TABLE = ProjectKey._meta.db_table
+#: Seconds a known key is kept before it is read again whole (project and organization).
+KNOWN_KEY_TTL = 60.0
+
+
+class _KnownKeys:
+    """Active client keys this process has authenticated, with their project and organization.
+
+    Whether a known key is still active (and still of its project) is checked on every
+    envelope, in the statement that counts its rate limits (``_known_key``), so a key revoked
+    or deleted by any process is refused at once. Changes in this process forget every key
+    (the signals below); the rest of what is kept (the project and its organization) is read
+    again after :data:`KNOWN_KEY_TTL` seconds.
+    """
+
+    def __init__(self) -> None:
+        self.forget()
+
+    def forget(self, **kwargs: Any) -> None:
+        self.keys: dict[str, ProjectKey] = {}
+        self.since = time.monotonic()
+
+    def get(self, public_key: str) -> ProjectKey | None:
+        if time.monotonic() - self.since > KNOWN_KEY_TTL:
+            self.forget()
+        return self.keys.get(public_key)
+
+    def add(self, key: ProjectKey) -> None:
+        self.keys[key.public_key] = key
+
+
+known_keys = _KnownKeys()
+for _model in (ProjectKey, Project, Organization):
+    post_save.connect(known_keys.forget, sender=_model, dispatch_uid=f"known-keys-{_model}")
+    post_delete.connect(known_keys.forget, sender=_model, dispatch_uid=f"known-keys-{_model}")
 
 
 class NotAuthenticated(APIException):
@@ -110,12 +150,13 @@ class EnvelopeView(APIView):
     def post(self, request: Request, project_id: int) -> Response:
         header_keys = self._header_keys(request)
         body = self._read_body(request)
-        self._check_failed_authentications(request)
         try:
             body = framing.decode_body(body, request.headers.get("Content-Encoding"))
         except framing.EnvelopeTooLarge as exc:
+            self._check_failed_authentications(request)
             raise PayloadTooLarge(str(exc)) from None
         except framing.EnvelopeError as exc:
+            self._check_failed_authentications(request)
             if not header_keys:
                 raise NotAuthenticated() from None
             raise ParseError(str(exc)) from None
@@ -130,9 +171,13 @@ class EnvelopeView(APIView):
                 headers = {}
             public_key = key_from_dsn(headers.get("dsn"), project_id)
         if public_key is None:
+            self._check_failed_authentications(request)
             raise NotAuthenticated()
-        key = self._authenticate(public_key, project_id)
-        self._check_rate_limits(key)
+        key = self._known_key(request, public_key, project_id)
+        if key is None:
+            self._check_failed_authentications(request)
+            key = self._authenticate(public_key, project_id)
+            self._check_rate_limits(key)
 
         received = timezone.now()
         try:
@@ -188,19 +233,59 @@ class EnvelopeView(APIView):
         if wait is not None:
             raise TooManyRequests(ratelimits.AUTH_FAILURES_DETAIL, wait)
 
-    def _check_rate_limits(self, key: ProjectKey) -> None:
+    def _limits(self, key: ProjectKey) -> list[tuple[str, str, ratelimits.Rate]]:
         """Per DSN key, then per project; checked once the body is read, so that a slow
         client holds no database connection meanwhile."""
-        for scope, quota_scope, ident in (
-            ("envelope_key", "key", key.public_key),
-            ("envelope_project", "project", str(key.project_id)),
+        limits = []
+        for scope, ident in (
+            ("envelope_key", key.public_key),
+            ("envelope_project", str(key.project_id)),
         ):
             rate = ratelimits.rate(scope)
-            wait = ratelimits.hit(scope, ident, rate) if rate is not None else None
+            if rate is not None:
+                limits.append((scope, ident, rate))
+        return limits
+
+    def _raise_over_limit(self, waits: dict[str, int | None]) -> None:
+        for scope, quota_scope in (("envelope_key", "key"), ("envelope_project", "project")):
+            wait = waits.get(scope)
             if wait is not None:
                 raise TooManyRequests(
                     f"Rate limit exceeded for this {quota_scope}.", wait, quota_scope
                 )
+
+    def _check_rate_limits(self, key: ProjectKey) -> None:
+        self._raise_over_limit(
+            {scope: ratelimits.hit(scope, ident, rate) for scope, ident, rate in self._limits(key)}
+        )
+
+    def _known_key(self, request: Request, public_key: str, project_id: int) -> ProjectKey | None:
+        """A key this process knows, still active (checked in the statement that counts the
+        rate limits and reads the address's failed authentications: one statement for all
+        three), or None: then the caller authenticates from scratch."""
+        key = known_keys.get(public_key)
+        if key is None or key.project_id != project_id or not ratelimits.in_database():
+            return None
+        guard = ratelimits.hit_many_if(
+            self._limits(key),
+            condition=(
+                f"EXISTS (SELECT 1 FROM {_KEY_TABLE} WHERE id = %s AND public_key = %s "  # noqa: S608
+                "AND project_id = %s AND is_active)",
+                [key.pk, key.public_key, key.project_id],
+            ),
+            unless_blocked=(
+                ratelimits.AUTH_FAILURES,
+                ratelimits.client_address(request),
+                ratelimits.rate(ratelimits.AUTH_FAILURES),
+            ),
+        )
+        if guard.blocked is not None:
+            raise TooManyRequests(ratelimits.AUTH_FAILURES_DETAIL, guard.blocked)
+        if not guard.condition:
+            known_keys.forget()  # revoked or deleted by another process
+            return None
+        self._raise_over_limit(guard.waits)
+        return key
 
     def _authenticate(self, public_key: str, project_id: int) -> ProjectKey:
         if not _storable(public_key):
@@ -217,6 +302,7 @@ class EnvelopeView(APIView):
             raise PermissionDenied("This key has been revoked.")
         if key.project_id != project_id:
             raise PermissionDenied("This key does not belong to the project.")
+        known_keys.add(key)
         return key
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import uuid
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, models
@@ -56,9 +57,23 @@ def _array_item(value: Any) -> str:
     return f'"{text}"'
 
 
+def _array(values: Sequence[Any]) -> str:
+    """A PostgreSQL array literal of one column's values: the common columns (all ids, UUIDs
+    or times) without a call per value."""
+    kinds = set(map(type, values))
+    if kinds <= {int, uuid.UUID}:
+        items = ",".join(map(str, values))
+    elif kinds == {datetime.datetime}:
+        texts = {value: value.isoformat() for value in set(values)}
+        items = ",".join([texts[value] for value in values])
+    else:
+        items = ",".join(map(_array_item, values))
+    return "{" + items + "}"
+
+
 def _statements(
     model: type[models.Model], names: Sequence[str], rows: Sequence[Row], keys: int
-) -> Iterator[tuple[str, list[Any]]]:
+) -> Iterator[tuple[str, list[Any], int]]:
     """``INSERT INTO <table> (<names>) …`` statements for ``rows`` (tuples in ``names`` order).
 
     The one database-specific function. Rows go in key order, so that concurrent writers lock
@@ -73,13 +88,14 @@ def _statements(
     if connection.vendor == "postgresql":
         if not all(isinstance(v, _NATIVE) or v is None for row in rows[:1] for v in row):
             rows = [tuple(_prep(f, v) for f, v in zip(fields, row, strict=True)) for row in rows]
-        texts = sorted(tuple(map(_array_item, row)) for row in rows)
+        ordered = sorted(rows, key=lambda row: tuple(row[:keys]))
         casts = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
         # Identifiers and types come from model metadata; values are parameters.
         sql = f"INSERT INTO {table} ({column_list}) SELECT * FROM unnest({casts})"  # noqa: S608
-        for start in range(0, len(texts), size):
-            columns = zip(*texts[start : start + size], strict=True)
-            yield sql, ["{" + ",".join(column) + "}" for column in columns]
+        for start in range(0, len(ordered), size):
+            batch = ordered[start : start + size]
+            columns = zip(*batch, strict=True)
+            yield sql, [_array(column) for column in columns], len(batch)
         return
     ordered = sorted(rows, key=lambda row: tuple(row[:keys]))
     placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
@@ -89,7 +105,51 @@ def _statements(
             _prep(field, value) for row in batch for field, value in zip(fields, row, strict=True)
         ]
         values = ", ".join([placeholders] * len(batch))
-        yield f"INSERT INTO {table} ({column_list}) VALUES {values}", params  # noqa: S608
+        yield f"INSERT INTO {table} ({column_list}) VALUES {values}", params, len(batch)  # noqa: S608
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One ``INSERT`` of :func:`upsert_statements` or :func:`insert_new_statements`, with the
+    field it returns (``RETURNING``), if any."""
+
+    sql: str
+    params: list[Any]
+    rows: int
+    returning: models.Field | None = None
+
+
+def upsert_statements(
+    model: type[models.Model],
+    columns: Sequence[str],
+    rows: Sequence[Row],
+    *,
+    keys: int,
+    add: Sequence[str] = (),
+    latest: Sequence[str] = (),
+) -> list[Statement]:
+    """The statements of :func:`upsert`, to run with :func:`execute_together`."""
+    if not rows:
+        return []
+    table = connection.ops.quote_name(model._meta.db_table)
+    key_columns = ", ".join(_column(f) for f in _fields(model, columns[:keys]))
+    merges = [f"{c} = {table}.{c} + EXCLUDED.{c}" for c in map(_column, _fields(model, add))]
+    merges += [
+        f"{c} = CASE WHEN EXCLUDED.{c} IS NULL OR {table}.{c} >= EXCLUDED.{c} "
+        f"THEN {table}.{c} ELSE EXCLUDED.{c} END"
+        for c in map(_column, _fields(model, latest))
+    ]
+    action = f"DO UPDATE SET {', '.join(merges)}" if merges else "DO NOTHING"
+    if merges and not add:
+        # Only rewrite rows that change: fewer dead tuples and index entries.
+        action += " WHERE " + " OR ".join(
+            f"(EXCLUDED.{c} > {table}.{c} OR ({table}.{c} IS NULL AND EXCLUDED.{c} IS NOT NULL))"
+            for c in map(_column, _fields(model, latest))
+        )
+    return [
+        Statement(f"{sql} ON CONFLICT ({key_columns}) {action}", params, count)
+        for sql, params, count in _statements(model, columns, rows, keys)
+    ]
 
 
 def upsert(
@@ -108,26 +168,35 @@ def upsert(
     values, the ``latest`` ones keep the greater of the stored and new value (NULL loses);
     with neither, existing rows are left as they are.
     """
-    if not rows:
-        return
-    table = connection.ops.quote_name(model._meta.db_table)
-    key_columns = ", ".join(_column(f) for f in _fields(model, columns[:keys]))
-    merges = [f"{c} = {table}.{c} + EXCLUDED.{c}" for c in map(_column, _fields(model, add))]
-    merges += [
-        f"{c} = CASE WHEN EXCLUDED.{c} IS NULL OR {table}.{c} >= EXCLUDED.{c} "
-        f"THEN {table}.{c} ELSE EXCLUDED.{c} END"
-        for c in map(_column, _fields(model, latest))
-    ]
-    action = f"DO UPDATE SET {', '.join(merges)}" if merges else "DO NOTHING"
-    if merges and not add:
-        # Only rewrite rows that change: fewer dead tuples and index entries.
-        action += " WHERE " + " OR ".join(
-            f"(EXCLUDED.{c} > {table}.{c} OR ({table}.{c} IS NULL AND EXCLUDED.{c} IS NOT NULL))"
-            for c in map(_column, _fields(model, latest))
-        )
+    statements = upsert_statements(model, columns, rows, keys=keys, add=add, latest=latest)
     with connection.cursor() as cursor:
-        for sql, params in _statements(model, columns, rows, keys):
-            cursor.execute(f"{sql} ON CONFLICT ({key_columns}) {action}", params)
+        for statement in statements:
+            cursor.execute(statement.sql, statement.params)
+
+
+def insert_new_statements(
+    model: type[models.Model],
+    columns: Sequence[str],
+    rows: Sequence[Row],
+    *,
+    keys: int,
+    returning: str,
+) -> list[Statement]:
+    """The statements of :func:`insert_new`, to run with :func:`execute_together`."""
+    if not rows:
+        return []
+    fields = _fields(model, columns)
+    key_columns = ", ".join(_column(f) for f in fields[:keys])
+    (ret_field,) = _fields(model, [returning])
+    return [
+        Statement(
+            f"{sql} ON CONFLICT ({key_columns}) DO NOTHING RETURNING {_column(ret_field)}",
+            params,
+            count,
+            ret_field,
+        )
+        for sql, params, count in _statements(model, columns, rows, keys)
+    ]
 
 
 def insert_new(
@@ -144,17 +213,41 @@ def insert_new(
     not returned (PostgreSQL waits for that transaction), so each value is reported by exactly
     one writer.
     """
-    if not rows:
-        return set()
-    fields = _fields(model, columns)
-    key_columns = ", ".join(_column(f) for f in fields[:keys])
-    (ret_field,) = _fields(model, [returning])
-    found: set[Any] = set()
+    statements = insert_new_statements(model, columns, rows, keys=keys, returning=returning)
+    (found,) = execute_together([statements])
+    return found
+
+
+def execute_together(groups: Sequence[Sequence[Statement]]) -> list[set[Any]]:
+    """Run groups of statements, in order; per group, the values its statements return.
+
+    On PostgreSQL all of them are one statement, each a data-modifying ``WITH`` query, so the
+    whole lot costs one round trip: they see the same snapshot and none sees another's rows,
+    so only statements that do not depend on each other may go together. Elsewhere they run
+    one after the other.
+    """
+    found: list[set[Any]] = [set() for _ in groups]
+    flat = [(index, s) for index, group in enumerate(groups) for s in group]
+    if not flat:
+        return found
     with connection.cursor() as cursor:
-        for sql, params in _statements(model, columns, rows, keys):
-            cursor.execute(
-                f"{sql} ON CONFLICT ({key_columns}) DO NOTHING RETURNING {_column(ret_field)}",
-                params,
-            )
-            found.update(ret_field.to_python(value) for (value,) in cursor.fetchall())
+        if connection.vendor != "postgresql" or len(flat) == 1:
+            for index, statement in flat:
+                cursor.execute(statement.sql, statement.params)
+                if statement.returning is not None:
+                    to_python = statement.returning.to_python
+                    found[index].update(to_python(value) for (value,) in cursor.fetchall())
+            return found
+        parts = ", ".join(f"w{n} AS ({s.sql})" for n, (_, s) in enumerate(flat))
+        outputs = [
+            f"ARRAY(SELECT * FROM w{n})"  # noqa: S608 - names of our own WITH queries
+            for n, (_, s) in enumerate(flat)
+            if s.returning is not None
+        ]
+        params = [value for _, s in flat for value in s.params]
+        cursor.execute(f"WITH {parts} SELECT {', '.join(outputs) or '1'}", params)
+        row = cursor.fetchone()
+    returning = [(index, s) for index, s in flat if s.returning is not None]
+    for (index, statement), values in zip(returning, row or (), strict=False):
+        found[index].update(statement.returning.to_python(value) for value in values)  # type: ignore[union-attr]
     return found

@@ -5,16 +5,19 @@ touch raw session updates."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import DateTimeField, F, Value
 from django.db.models.functions import Coalesce, Greatest, Least
+from django.db.models.signals import m2m_changed, post_delete
 from django.utils import timezone
 
 from .. import stamps
@@ -37,7 +40,14 @@ from ..models import (
 from ..services import release_create
 from .items import ERROR_STATUSES, MAX_SESSION_AGE, EventData, Items, SessionUpdate, did_uuid
 from .periods import hour_of
-from .sql import insert_new, upsert
+from .sql import (
+    Statement,
+    execute_together,
+    insert_new,
+    insert_new_statements,
+    upsert,
+    upsert_statements,
+)
 
 
 @dataclass
@@ -48,16 +58,76 @@ class StoreResult:
     new_groups: int = 0
 
 
+#: Seconds the ids of :class:`_Known` are trusted before they are read again.
+KNOWN_TTL = 60.0
+
+
+class _Known:
+    """Ids this process has stored sessions under: environments per organization, releases
+    per project and version, and the release-project-environment rows that exist.
+
+    Steady ingestion names the same few releases and environments in every envelope; reading
+    them each time costs four statements an envelope. Ids are added only once the transaction
+    that read or created them has committed (``transaction.on_commit``). A stale id (a
+    release deleted by another process) fails the envelope's foreign keys: :func:`store` then
+    forgets everything and stores the envelope again, reading every id. Deletions in this
+    process forget at once (the signals below); everything is forgotten after
+    :data:`KNOWN_TTL` seconds anyway, which bounds how long a release unlinked from a project
+    elsewhere still gets its sessions.
+    """
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self.environments: dict[tuple[int, str], int] = {}
+        self.releases: dict[tuple[int, str], int] = {}
+        self.links: set[tuple[int, int, int]] = set()
+        self.since = time.monotonic()
+
+    def fresh(self) -> _Known:
+        if time.monotonic() - self.since > KNOWN_TTL:
+            self.clear()
+        return self
+
+
+_known = _Known()
+
+
+def forget_known_ids(**kwargs: Any) -> None:
+    """Signal receiver: a deletion, or a project removed from a release, forgets every id."""
+    if kwargs.get("action", "post_remove") in ("post_remove", "post_clear"):
+        _known.clear()
+
+
+for _model in (Project, Release, Environment, ReleaseProject, ReleaseProjectEnvironment):
+    post_delete.connect(forget_known_ids, sender=_model, dispatch_uid=f"known-ids-{_model}")
+m2m_changed.connect(forget_known_ids, sender=Release.projects.through, dispatch_uid="known-ids")
+
+
 class _Context:
     """Environments, releases and release-project-environment rows, created on first use."""
 
-    def __init__(self, project: Project):
+    def __init__(self, project: Project, known: _Known | None):
         self.project = project
+        self.known = known
         self.environments: dict[str, int] = {}
-        self.releases: dict[str, Release] = {}
+        self.releases: dict[str, int] = {}
+        self.links: set[tuple[int, int, int]] = set()
+        self.new_links: set[tuple[int, int, int]] = set()
 
     def prepare(self, versions: set[str], environments: set[str]) -> None:
         organization = self.project.organization
+        known = self.known
+        if known is not None:
+            for name in environments:
+                env_id = known.environments.get((organization.pk, name))
+                if env_id is not None:
+                    self.environments[name] = env_id
+            for version in versions:
+                release_id = known.releases.get((self.project.pk, version))
+                if release_id is not None:
+                    self.releases[version] = release_id
         missing_envs = environments - set(self.environments)
         if missing_envs:
             Environment.objects.bulk_create(
@@ -70,33 +140,51 @@ class _Context:
                 self.environments[name] = env_id
         missing = versions - set(self.releases)
         if missing:
-            for link in ReleaseProject.objects.filter(
+            for release_id, version in ReleaseProject.objects.filter(
                 project=self.project, release__version__in=missing
-            ).select_related("release"):
-                self.releases[link.release.version] = link.release
+            ).values_list("release_id", "release__version"):
+                self.releases[version] = release_id
             for version in sorted(missing - set(self.releases)):
                 # docs/decisions.md: an unknown version becomes an open release of the project.
                 release, _, _ = release_create(
                     organization=organization, version=version, projects=[self.project]
                 )
-                self.releases[version] = release
+                self.releases[version] = release.pk
 
     def link_rows(self, keys: Iterable[tuple[str, str]]) -> None:
         """Release-project-environment rows (adoption stages and environment filters)."""
+        project_id = self.project.pk
+        self.links = {
+            (self.releases[version], project_id, self.environments[env]) for version, env in keys
+        }
+        known = self.known.links if self.known is not None else set()
+        self.new_links = self.links - known
         ReleaseProjectEnvironment.objects.bulk_create(
             [
                 ReleaseProjectEnvironment(
-                    release=self.releases[version],
-                    project=self.project,
-                    environment_id=self.environments[env],
+                    release_id=release_id, project_id=project_id, environment_id=env_id
                 )
-                for version, env in sorted(set(keys))
+                for release_id, project_id, env_id in sorted(self.new_links)
             ],
             ignore_conflicts=True,
         )
 
+    def remember(self) -> None:
+        """After the commit: what this envelope read or created is known from now on."""
+        known = _known.fresh()
+        organization_id = self.project.organization_id
+        project_id = self.project.pk
+        for name, env_id in self.environments.items():
+            known.environments[organization_id, name] = env_id
+        for version, release_id in self.releases.items():
+            known.releases[project_id, version] = release_id
+        known.links |= self.links
 
-@transaction.atomic
+
+class _Redo(Exception):
+    """The optimistic writes of an envelope must be undone and done again, one by one."""
+
+
 def store(
     project: Project,
     items: Items,
@@ -108,10 +196,40 @@ def store(
 
     ``dedup`` (on for the endpoint) ignores individual session updates already stored; bulk
     loaders that generate unique updates turn it off.
+
+    One transaction. It is tried first with the ids this process knows and with the
+    delivery keys and errored sessions written in one round trip (assuming no duplicate),
+    and done again from scratch, with nothing assumed, when either assumption fails.
     """
     received = received or timezone.now()
+    known: _Known | None = _known.fresh()
+    optimistic = True
+    for attempt in range(3):
+        context = _Context(project, known)
+        try:
+            with transaction.atomic():
+                result = _store(context, items, received, dedup=dedup, optimistic=optimistic)
+        except _Redo:
+            optimistic = False  # duplicates: the one-by-one path tells which
+            continue
+        except IntegrityError:
+            if known is None or attempt == 2:
+                raise
+            _known.clear()  # a known id was deleted meanwhile: read them all again
+            known = None
+            continue
+        # Only ids that are committed become known: at once in autocommit (the endpoint),
+        # else when the caller's transaction commits.
+        transaction.on_commit(context.remember)
+        return result
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _store(
+    context: _Context, items: Items, received: datetime, *, dedup: bool, optimistic: bool
+) -> StoreResult:
+    project = context.project
     result = StoreResult()
-    context = _Context(project)
     sessions = items.sessions
     events = list(items.events)
     versions = {s.release for s in sessions} | {e.release for e in events if e.release}
@@ -121,10 +239,16 @@ def store(
         [(s.release, s.environment) for s in sessions]
         + [(e.release, e.environment) for e in events if e.release]
     )
-    if dedup and sessions:
-        sessions, result.duplicates = _drop_duplicates(project, sessions, received)
     if sessions:
-        _store_sessions(context, sessions)
+        key_statements: list[Statement] | None = None
+        if dedup:
+            keyed, unkeyed = _delivery_keys(sessions)
+            if optimistic and sum(map(len, keyed.values())) + len(unkeyed) == len(sessions):
+                # No update repeats another of the envelope: assume none was stored before.
+                key_statements = _key_statements(project, keyed, received)
+            else:
+                sessions, result.duplicates = _drop_duplicates(project, sessions, received)
+        _store_sessions(context, sessions, keys=key_statements)
         result.sessions_stored = sum(s.quantity for s in sessions if s.init)
     if events:
         result.new_groups = _store_events(context, events)
@@ -148,26 +272,45 @@ def store(
     return result
 
 
-def _drop_duplicates(
-    project: Project, sessions: list[SessionUpdate], received: datetime
-) -> tuple[list[SessionUpdate], int]:
-    """The updates whose delivery key is new (docs/health.md §6.6), with one bulk insert of
-    the keys. An individual update counts once per key; the counts of a ``sessions`` item
-    share its key and are kept or dropped together; updates without a key are kept."""
+def _delivery_keys(
+    sessions: Sequence[SessionUpdate],
+) -> tuple[dict[uuid.UUID, list[SessionUpdate]], list[SessionUpdate]]:
+    """The updates per delivery key (docs/health.md §6.6), and those kept without a key.
+
+    An individual update counts once per key; the counts of a ``sessions`` item share its
+    key and are kept or dropped together; aggregates without a key are always kept."""
     keyed: dict[uuid.UUID, list[SessionUpdate]] = {}
+    unkeyed: list[SessionUpdate] = []
     for update in sessions:
         key = update.key if update.key is not None or update.aggregate else update.dedup_key()
         if key is not None:
             group = keyed.setdefault(key, [])
             if update.aggregate or not group:
                 group.append(update)
-    new = insert_new(
+        else:
+            unkeyed.append(update)
+    return keyed, unkeyed
+
+
+def _key_statements(
+    project: Project, keyed: dict[uuid.UUID, list[SessionUpdate]], received: datetime
+) -> list[Statement]:
+    return insert_new_statements(
         SessionUpdateKey,
         ("project_id", "key", "received"),
         [(project.pk, key, received) for key in keyed],
         keys=2,
         returning="key",
     )
+
+
+def _drop_duplicates(
+    project: Project, sessions: list[SessionUpdate], received: datetime
+) -> tuple[list[SessionUpdate], int]:
+    """The updates whose delivery key is new (docs/health.md §6.6), with one bulk insert of
+    the keys."""
+    keyed, _ = _delivery_keys(sessions)
+    (new,) = execute_together([_key_statements(project, keyed, received)])
     fresh_ids = {id(update) for key in new for update in keyed[key]}
     kept = [s for s in sessions if id(s) in fresh_ids or (s.aggregate and s.key is None)]
     return kept, len(sessions) - len(kept)
@@ -178,8 +321,19 @@ def _did_key(did: str) -> uuid.UUID:
     return did_uuid(did)
 
 
-def _store_sessions(context: _Context, sessions: Sequence[SessionUpdate]) -> None:
-    """Rollups, user sets and durations of a batch: one multi-row statement per table."""
+def _store_sessions(
+    context: _Context,
+    sessions: Sequence[SessionUpdate],
+    *,
+    keys: list[Statement] | None = None,
+) -> None:
+    """Rollups, user sets and durations of a batch: one multi-row statement per table, sent
+    in two round trips (errored sessions first, since their count goes into the rollups).
+
+    With ``keys`` (the insert of the delivery keys of every update), the keys go in the first
+    round trip too, on the assumption that none is stored yet; when one is, :class:`_Redo`
+    undoes the transaction (``store`` then drops duplicates first).
+    """
     project_id = context.project.pk
     counters: dict[tuple[int, int, datetime], Counter[str]] = defaultdict(Counter)
     # (release, env, hour, did); (release, env, did) -> [last hour, last crashed hour];
@@ -189,7 +343,7 @@ def _store_sessions(context: _Context, sessions: Sequence[SessionUpdate]) -> Non
     project_seen: dict[tuple[int, uuid.UUID], datetime] = {}
     durations: Counter[tuple[int, int, datetime, int]] = Counter()
     errored_rows: dict[uuid.UUID, tuple[int, int, datetime]] = {}
-    release_ids = {version: release.pk for version, release in context.releases.items()}
+    release_ids = context.releases
     hours: dict[datetime, datetime] = {}
 
     for update in sessions:
@@ -228,55 +382,70 @@ def _store_sessions(context: _Context, sessions: Sequence[SessionUpdate]) -> Non
         if status == "exited" and update.duration is not None and not update.aggregate:
             durations[release_id, env_id, hour, round(update.duration * 1000)] += 1
 
-    if errored_rows:
-        new_sids = insert_new(
-            ErroredSession,
-            ("project_id", "release_id", "sid", "hour"),
-            [(project_id, key[0], sid, key[2]) for sid, key in errored_rows.items()],
-            keys=3,
-            returning="sid",
-        )
-        for sid in new_sids:
-            counters[errored_rows[sid]]["errored"] += 1
+    errored_statements = insert_new_statements(
+        ErroredSession,
+        ("project_id", "release_id", "sid", "hour"),
+        [(project_id, key[0], sid, key[2]) for sid, key in errored_rows.items()],
+        keys=3,
+        returning="sid",
+    )
+    new_keys, new_sids = execute_together([keys or [], errored_statements])
+    if keys is not None and len(new_keys) < sum(statement.rows for statement in keys):
+        raise _Redo()
+    for sid in new_sids:
+        counters[errored_rows[sid]]["errored"] += 1
 
     fields = ("updates", "sessions", "crashed", "abnormal", "unhandled", "errored")
-    upsert(
-        SessionRollup,
-        ("project_id", "release_id", "environment_id", "hour", *fields),
-        [
-            (project_id, release_id, env_id, hour, *(counter[name] for name in fields))
-            for (release_id, env_id, hour), counter in counters.items()
-        ],
-        keys=4,
-        add=fields,
+    # Five tables that do not depend on each other: one round trip (sql.execute_together).
+    writes: list[list[Statement]] = []
+    writes.append(
+        upsert_statements(
+            SessionRollup,
+            ("project_id", "release_id", "environment_id", "hour", *fields),
+            [
+                (project_id, release_id, env_id, hour, *(counter[name] for name in fields))
+                for (release_id, env_id, hour), counter in counters.items()
+            ],
+            keys=4,
+            add=fields,
+        )
     )
-    upsert(
-        SessionUser,
-        ("project_id", "release_id", "environment_id", "hour", "did"),
-        [(project_id, *row) for row in users],
-        keys=5,
+    writes.append(
+        upsert_statements(
+            SessionUser,
+            ("project_id", "release_id", "environment_id", "hour", "did"),
+            [(project_id, *row) for row in users],
+            keys=5,
+        )
     )
-    upsert(
-        SessionUserSeen,
-        ("project_id", "release_id", "environment_id", "did", "last_hour", "last_crashed_hour"),
-        [(project_id, *key, *latest) for key, latest in seen.items()],
-        keys=4,
-        latest=("last_hour", "last_crashed_hour"),
+    writes.append(
+        upsert_statements(
+            SessionUserSeen,
+            ("project_id", "release_id", "environment_id", "did", "last_hour", "last_crashed_hour"),
+            [(project_id, *key, *latest) for key, latest in seen.items()],
+            keys=4,
+            latest=("last_hour", "last_crashed_hour"),
+        )
     )
-    upsert(
-        ProjectUserSeen,
-        ("project_id", "environment_id", "did", "last_hour"),
-        [(project_id, env_id, did, hour) for (env_id, did), hour in project_seen.items()],
-        keys=3,
-        latest=("last_hour",),
+    writes.append(
+        upsert_statements(
+            ProjectUserSeen,
+            ("project_id", "environment_id", "did", "last_hour"),
+            [(project_id, env_id, did, hour) for (env_id, did), hour in project_seen.items()],
+            keys=3,
+            latest=("last_hour",),
+        )
     )
-    upsert(
-        SessionDuration,
-        ("project_id", "release_id", "environment_id", "hour", "duration_ms", "count"),
-        [(project_id, *key, count) for key, count in durations.items()],
-        keys=5,
-        add=("count",),
+    writes.append(
+        upsert_statements(
+            SessionDuration,
+            ("project_id", "release_id", "environment_id", "hour", "duration_ms", "count"),
+            [(project_id, *key, count) for key, count in durations.items()],
+            keys=5,
+            add=("count",),
+        )
     )
+    execute_together(writes)
 
 
 def _store_events(context: _Context, events: Sequence[EventData]) -> int:
@@ -295,11 +464,11 @@ def _store_events(context: _Context, events: Sequence[EventData]) -> int:
         release = context.releases.get(event.release) if event.release else None
         env_id = context.environments[event.environment] if release is not None else 0
         if release is not None:
-            span = seen.setdefault((release.pk, env_id), [event.timestamp, event.timestamp])
+            span = seen.setdefault((release, env_id), [event.timestamp, event.timestamp])
             span[0] = min(span[0], event.timestamp)
             span[1] = max(span[1], event.timestamp)
         if event.fingerprint is not None:
-            first_release = release.pk if release is not None else None
+            first_release = release
             firsts.setdefault(event.fingerprint, (event, first_release, env_id))
     for (release_id, env_id), (first, last) in sorted(seen.items()):
         earliest = Value(first, output_field=DateTimeField())
