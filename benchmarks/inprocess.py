@@ -69,7 +69,8 @@ def main() -> None:
 
     def get(path: str) -> int:
         response = client.get(path)
-        assert response.status_code == 200, response.content[:300]
+        if response.status_code != 200:
+            sys.exit(f"{path}: {response.status_code} {response.content[:300]!r}")
         return len(response.content)
 
     print(f"| case | queries | ms/request ({args.requests} requests) | body |")
