@@ -319,7 +319,7 @@ def _rollups(
         .values_list("arm", "project_id", "no_release", "no_hour", "total", *padding)
         .order_by()
     )
-    arms = [project_sessions]
+    arms: list[QuerySet[Any, Any]] = [project_sessions]
     if query.stats_period and query.stat != "users":
         first = datetime.fromtimestamp(stats_buckets(query.stats_period, now)[0], tz=UTC)
         arms.append(
