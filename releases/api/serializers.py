@@ -54,10 +54,12 @@ def gravatar_url(email: str | None) -> str:
     return f"{settings.GRAVATAR_BASE_URL}/avatar/{digest}?{urlencode({'s': 32, 'd': 'mm'})}"
 
 
-def serialize_user(user: User, viewer: Any) -> dict[str, Any]:
+def serialize_user(
+    user: User, viewer: Any, emails: Sequence[UserEmail] | None = None
+) -> dict[str, Any]:
     """Sentry's user object. ``emails`` are shown to the user themself and to superusers.
 
-    Reads ``user.emails`` from a prefetch.
+    ``emails`` are the user's addresses, else read from a prefetch of ``user.emails``.
     """
     shows_emails = viewer is not None and (
         getattr(viewer, "pk", None) == user.pk or getattr(viewer, "is_superuser", False)
@@ -82,7 +84,7 @@ def serialize_user(user: User, viewer: Any) -> dict[str, Any]:
         "experiments": {},
         "emails": [
             {"id": str(e.pk), "email": e.email, "is_verified": e.is_verified}
-            for e in user.emails.all()
+            for e in (user.emails.all() if emails is None else emails)
         ]
         if shows_emails
         else [],
@@ -132,6 +134,8 @@ class AuthorResolver:
         self.viewer = viewer
         emails = {a.email.lower() for a in authors if a.email}
         self.by_email: dict[str, User] = {}
+        #: Each matched user's addresses, in id order.
+        self.emails: dict[int, list[UserEmail]] = {}
         if not emails:
             return
         users = (
@@ -145,15 +149,26 @@ class AuthorResolver:
                     )
                 )
             )
-            .prefetch_related("emails")
-            .order_by("pk")
+            .order_by("pk", "emails__id")
         )
+        # The users and their addresses in one query: a LEFT JOIN, one row per address.
+        fields = [f.attname for f in User._meta.concrete_fields]
+        pk_index = fields.index(User._meta.pk.attname)
+        found: dict[int, User] = {}
         secondary: dict[str, User] = {}
-        for user in users:
+        for row in users.values_list(*fields, "emails__id", "emails__email", "emails__is_verified"):
+            values, (email_id, address, verified) = row[: len(fields)], row[len(fields) :]
+            user = found.get(values[pk_index]) or User.from_db(users.db, fields, values)
+            found[user.pk] = user
+            addresses = self.emails.setdefault(user.pk, [])
+            if email_id is not None:
+                addresses.append(
+                    UserEmail(pk=email_id, user_id=user.pk, email=address, is_verified=verified)
+                )
+                secondary.setdefault(address.lower(), user)
+        for user in found.values():
             if user.email.lower() in emails:
                 self.by_email.setdefault(user.email.lower(), user)
-            for row in user.emails.all():
-                secondary.setdefault(row.email.lower(), user)
         for email, owner in secondary.items():
             if email in emails:
                 self.by_email.setdefault(email, owner)
@@ -164,7 +179,7 @@ class AuthorResolver:
         user = self.by_email.get(author.email.lower())
         if user is None:
             return {"name": author.name, "email": author.email}
-        return serialize_user(user, self.viewer)
+        return serialize_user(user, self.viewer, self.emails[user.pk])
 
 
 @dataclass(frozen=True)
