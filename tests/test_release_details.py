@@ -761,11 +761,11 @@ def test_query_count_is_pinned(api_client, org, project, release, django_assert_
     # 1 token, 2 organization with the caller's membership, 3 release (+owner, deploy, commit,
     # whether the caller sees one of its projects), 4 the project (accessible and linked),
     # 5 session bounds, 6 prev/next/first/last (four subqueries of one statement), 7 release
-    # projects, 8 environment rows, 9 commit releases, 10 pull requests, 11 commit authors,
-    # 12 member users (no match: no e-mail prefetch), 13-16 health (13 the rollups: counters,
-    # project sessions and the series in one UNION ALL; 14 users, 15 project users,
-    # 16 durations). A read opens no transaction: no savepoints.
-    with django_assert_num_queries(16):
+    # projects and environment rows (one UNION ALL), 8 commit releases, 9 pull requests,
+    # 10 commit authors, 11 member users with their addresses (one join), 12-15 health (12 the
+    # rollups: counters, project sessions and the series in one UNION ALL; 13 users,
+    # 14 project users, 15 durations). A read opens no transaction: no savepoints.
+    with django_assert_num_queries(15):
         api_client.get(path)
 
 
