@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import F, FilteredRelation, Q, QuerySet
 
 from accounts.models import ApiToken, Organization, OrganizationMember
 from accounts.scopes import GLOBAL_ROLES, ROLE_SCOPES
@@ -67,15 +67,67 @@ class Access:
         return self.member_projects()
 
 
-def access_for(user: Any, token: ApiToken | None, organization: Organization) -> Access | None:
-    """The caller's access to ``organization``, or None when the caller is not part of it."""
+def find_organization(
+    lookup: Q, user: Any, **annotations: Any
+) -> tuple[Organization | None, OrganizationMember | None]:
+    """The organization that ``lookup`` names and ``user``'s membership in it, in one query
+    (a LEFT JOIN on the membership; none for anonymous callers). Either may be None.
+
+    ``annotations`` are expressions of the same query, set as attributes of the organization.
+    """
+    organizations = Organization.objects.filter(lookup).annotate(**annotations)
+    fields = ["id", "slug", "name", "open_membership", "date_added"]
+    member_fields = (F("mine__id"), F("mine__role"), F("mine__date_added"))
+    signed_in = user is not None and user.is_authenticated
+    if signed_in:
+        organizations = organizations.annotate(
+            mine=FilteredRelation("members", condition=Q(members__user=user))
+        )
+    names = [*annotations]
+    row = organizations.values_list(*fields, *names, *(member_fields if signed_in else ())).first()
+    if row is None:
+        return None, None
+    split = len(fields) + len(names)
+    organization = Organization.from_db(organizations.db, fields, row[: len(fields)])
+    for name, value in zip(names, row[len(fields) : split], strict=True):
+        setattr(organization, name, value)
+    membership = row[split:]
+    if not membership or membership[0] is None:
+        return organization, None
+    member_id, role, date_added = membership
+    member = OrganizationMember.from_db(
+        organizations.db,
+        ["id", "organization_id", "user_id", "role", "date_added"],
+        [member_id, organization.pk, user.pk, role, date_added],
+    )
+    member.organization, member.user = organization, user
+    return organization, member
+
+
+#: ``access_for``'s ``member`` when the caller's membership is still to be looked up.
+LOOK_UP = object()
+
+
+def access_for(
+    user: Any,
+    token: ApiToken | None,
+    organization: Organization,
+    *,
+    member: Any = LOOK_UP,
+) -> Access | None:
+    """The caller's access to ``organization``, or None when the caller is not part of it.
+
+    ``member`` is the caller's membership when already loaded (:func:`find_organization`),
+    None when there is none; by default it is looked up.
+    """
     if token is not None and token.kind == ApiToken.Kind.ORGANIZATION:
         if token.organization_id != organization.pk:
             return None
         return Access(organization, frozenset(token.scopes), sees_all_projects=True)
     if user is None or not user.is_authenticated:
         return None
-    member = OrganizationMember.objects.filter(organization=organization, user=user).first()
+    if member is LOOK_UP:
+        member = OrganizationMember.objects.filter(organization=organization, user=user).first()
     if member is not None:
         scopes = ROLE_SCOPES[member.role]
     elif user.is_superuser and token is None:

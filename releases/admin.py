@@ -505,8 +505,8 @@ def release_health_context(request: HttpRequest, release: Release) -> dict[str, 
     """The release page's health section for the project, environment and period chosen in
     the query string (``health-project``, ``health-environment``, ``health-period``).
 
-    Nine queries whatever the data: the environments, ``health_data`` (five, no series), the
-    chart's buckets, the adoption rows and the deploys.
+    Eight queries whatever the data: the environments, ``health_data`` (four, no series),
+    the chart's buckets, the adoption rows and the deploys.
     """
     projects = sorted(release.projects.all(), key=lambda p: p.slug)
     if not projects:
@@ -646,8 +646,8 @@ class ReleaseAdmin(admin.ModelAdmin):
     def attach_health(self, request: HttpRequest, releases: Any) -> None:
         """Gives each release of the page its ``health_row``: the health of the filtered
         project, or of its first project (lowest id), in the filtered environment or all of
-        them, and its stage in that environment or the project's main one. Seven queries
-        (``health_data``'s five without a series, main environments, adoption rows)."""
+        them, and its stage in that environment or the project's main one. Six queries
+        (``health_data``'s four without a series, main environments, adoption rows)."""
         now = timezone.now()
         project = selected_id(request, PROJECT_PARAM)
         environment = selected_id(request, ENVIRONMENT_PARAM)

@@ -217,9 +217,9 @@ def test_organization_projects_page_costs_the_same_whatever_its_size(api_client,
 
 def test_organization_projects_query_count(api_client, project, django_assert_num_queries):
     api_client.get("/api/0/organizations/acme/projects/")  # records the token's last use
-    # token, organization, membership, projects page (annotated), teams prefetch,
-    # environments and first events
-    with django_assert_num_queries(6):
+    # token, organization with the caller's membership (one join), projects page (annotated),
+    # teams prefetch, environments and first events
+    with django_assert_num_queries(5):
         assert api_client.get("/api/0/organizations/acme/projects/").status_code == 200
 
 

@@ -156,10 +156,10 @@ def test_commits_list_costs_a_constant_number_of_queries(
 
     assert len(response.json()) == 10
     assert len(one) == len(ten)
-    # token, organization, membership, release (with whether the caller sees one of its
-    # projects), commits page (with repository and author), the commits' releases, pull
-    # requests, members matching the authors (a read opens no transaction: no savepoints)
-    with django_assert_num_queries(8):
+    # token, organization with the caller's membership, release (with whether the caller sees
+    # one of its projects), commits page (with repository and author), the commits' releases,
+    # pull requests, members matching the authors (a read opens no transaction: no savepoints)
+    with django_assert_num_queries(7):
         api_client.get(url)
 
 

@@ -758,13 +758,14 @@ def test_query_count_is_pinned(api_client, org, project, release, django_assert_
     path = url(org, release.version, health="1", project=project.slug)
     api_client.get(path)  # the first use of a token records last_used
 
-    # 1 token, 2 organization, 3 membership, 4 release (+owner, deploy, commit, whether the
-    # caller sees one of its projects), 5 the project (accessible and linked), 6 session bounds,
-    # 7 prev/next/first/last (four subqueries of one statement), 8 release projects,
-    # 9 environment rows, 10 commit releases, 11 pull requests, 12 commit authors, 13 member
-    # users (no match: no e-mail prefetch), 14-19 health (release and project sessions, users,
-    # durations, the series). A read opens no transaction: no savepoints.
-    with django_assert_num_queries(19):
+    # 1 token, 2 organization with the caller's membership, 3 release (+owner, deploy, commit,
+    # whether the caller sees one of its projects), 4 the project (accessible and linked),
+    # 5 session bounds, 6 prev/next/first/last (four subqueries of one statement), 7 release
+    # projects and environment rows (one UNION ALL), 8 commit releases, 9 pull requests,
+    # 10 commit authors, 11 member users with their addresses (one join), 12-15 health (12 the
+    # rollups: counters, project sessions and the series in one UNION ALL; 13 users,
+    # 14 project users, 15 durations). A read opens no transaction: no savepoints.
+    with django_assert_num_queries(15):
         api_client.get(path)
 
 

@@ -136,9 +136,9 @@ def test_repository_list_costs_a_constant_number_of_queries(
 
     assert len(response.json()) == 10
     assert len(one) == len(ten)
-    # token, organization, membership, repositories page (a read opens no transaction: no
-    # savepoints)
-    with django_assert_num_queries(4):
+    # token, organization with the caller's membership, repositories page (a read opens no
+    # transaction: no savepoints)
+    with django_assert_num_queries(3):
         api_client.get(URL)
 
 

@@ -15,29 +15,37 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import ApiToken, Organization
+from accounts.models import ApiToken, Organization, OrganizationMember
 from accounts.permissions import OrganizationReleasePermission, missing_scopes
 
 from .. import stamps
-from ..access import Access, access_for, find_projects, is_id, is_number, refusal
+from ..access import (
+    Access,
+    access_for,
+    find_organization,
+    find_projects,
+    is_id,
+    is_number,
+    refusal,
+)
 from ..models import ChangeStamp, Project, Release, ReleaseProject, ReleaseQuerySet
 from .errors import ResourceNotFound
 
 
-def get_organization_or_404(id_or_slug: str) -> Organization:
+def get_organization_or_404(
+    id_or_slug: str, user: Any = None
+) -> tuple[Organization, OrganizationMember | None]:
     """An organization by numeric id or by slug (slugs are never purely numeric), with its
-    ``change_stamp``."""
+    ``change_stamp`` and ``user``'s membership in it (None when not a member), in one query."""
     if is_number(id_or_slug) and not is_id(id_or_slug):
         raise ResourceNotFound()
     lookup = Q(pk=int(id_or_slug)) if is_number(id_or_slug) else Q(slug=id_or_slug)
-    # Its change stamp (stamps.py) in the same query: the cache key of its release answers.
+    # The change stamp (stamps.py) is the cache key of the organization's release answers.
     stamp = ChangeStamp.objects.filter(organization=OuterRef("pk")).values("value")[:1]
-    organization = (
-        Organization.objects.filter(lookup).annotate(change_stamp=Coalesce(stamp, 0)).first()
-    )
+    organization, member = find_organization(lookup, user, change_stamp=Coalesce(stamp, 0))
     if organization is None:
         raise ResourceNotFound()
-    return organization
+    return organization, member
 
 
 def _has_nul(value: Any) -> bool:
@@ -62,13 +70,22 @@ class OrganizationEndpoint(APIView):
     """
 
     @cached_property
+    def _organization_and_member(self) -> tuple[Organization, OrganizationMember | None]:
+        token = self.request.auth if isinstance(self.request.auth, ApiToken) else None
+        # An organization token's access never depends on a membership: no join for it.
+        org_token = token is not None and token.kind == ApiToken.Kind.ORGANIZATION
+        user = None if org_token else self.request.user
+        return get_organization_or_404(self.kwargs["organization_id_or_slug"], user)
+
+    @cached_property
     def organization(self) -> Organization:
-        return get_organization_or_404(self.kwargs["organization_id_or_slug"])
+        return self._organization_and_member[0]
 
     @cached_property
     def access(self) -> Access:
         token = self.request.auth if isinstance(self.request.auth, ApiToken) else None
-        access = access_for(self.request.user, token, self.organization)
+        organization, member = self._organization_and_member
+        access = access_for(self.request.user, token, organization, member=member)
         if access is None:
             raise exceptions.PermissionDenied(refusal(self.request.user, token, self.organization))
         required = self._required_scopes()

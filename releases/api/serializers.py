@@ -15,7 +15,16 @@ from typing import Any, cast
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import (
+    CharField,
+    DateTimeField,
+    Exists,
+    JSONField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+)
 from django.db.models.functions import Lower
 from django.utils import timezone
 from rest_framework import serializers
@@ -54,10 +63,12 @@ def gravatar_url(email: str | None) -> str:
     return f"{settings.GRAVATAR_BASE_URL}/avatar/{digest}?{urlencode({'s': 32, 'd': 'mm'})}"
 
 
-def serialize_user(user: User, viewer: Any) -> dict[str, Any]:
+def serialize_user(
+    user: User, viewer: Any, emails: Sequence[UserEmail] | None = None
+) -> dict[str, Any]:
     """Sentry's user object. ``emails`` are shown to the user themself and to superusers.
 
-    Reads ``user.emails`` from a prefetch.
+    ``emails`` are the user's addresses, else read from a prefetch of ``user.emails``.
     """
     shows_emails = viewer is not None and (
         getattr(viewer, "pk", None) == user.pk or getattr(viewer, "is_superuser", False)
@@ -82,7 +93,7 @@ def serialize_user(user: User, viewer: Any) -> dict[str, Any]:
         "experiments": {},
         "emails": [
             {"id": str(e.pk), "email": e.email, "is_verified": e.is_verified}
-            for e in user.emails.all()
+            for e in (user.emails.all() if emails is None else emails)
         ]
         if shows_emails
         else [],
@@ -132,6 +143,8 @@ class AuthorResolver:
         self.viewer = viewer
         emails = {a.email.lower() for a in authors if a.email}
         self.by_email: dict[str, User] = {}
+        #: Each matched user's addresses, in id order.
+        self.emails: dict[int, list[UserEmail]] = {}
         if not emails:
             return
         users = (
@@ -145,15 +158,26 @@ class AuthorResolver:
                     )
                 )
             )
-            .prefetch_related("emails")
-            .order_by("pk")
+            .order_by("pk", "emails__id")
         )
+        # The users and their addresses in one query: a LEFT JOIN, one row per address.
+        fields = [f.attname for f in User._meta.concrete_fields]
+        pk_index = fields.index(User._meta.pk.attname)
+        found: dict[int, User] = {}
         secondary: dict[str, User] = {}
-        for user in users:
+        for row in users.values_list(*fields, "emails__id", "emails__email", "emails__is_verified"):
+            values, (email_id, address, verified) = row[: len(fields)], row[len(fields) :]
+            user = found.get(values[pk_index]) or User.from_db(users.db, fields, values)
+            found[user.pk] = user
+            addresses = self.emails.setdefault(user.pk, [])
+            if email_id is not None:
+                addresses.append(
+                    UserEmail(pk=email_id, user_id=user.pk, email=address, is_verified=verified)
+                )
+                secondary.setdefault(address.lower(), user)
+        for user in found.values():
             if user.email.lower() in emails:
                 self.by_email.setdefault(user.email.lower(), user)
-            for row in user.emails.all():
-                secondary.setdefault(row.email.lower(), user)
         for email, owner in secondary.items():
             if email in emails:
                 self.by_email.setdefault(email, owner)
@@ -164,7 +188,7 @@ class AuthorResolver:
         user = self.by_email.get(author.email.lower())
         if user is None:
             return {"name": author.name, "email": author.email}
-        return serialize_user(user, self.viewer)
+        return serialize_user(user, self.viewer, self.emails[user.pk])
 
 
 @dataclass(frozen=True)
@@ -257,24 +281,14 @@ def release_attrs(
     organization_id = releases[0].organization_id
     environments = output.environment_ids
 
-    visible_ids = projects.values("pk")
-    links: dict[int, list[ReleaseProject]] = defaultdict(list)
-    for link in (
-        ReleaseProject.objects.filter(release_id__in=release_ids, project_id__in=visible_ids)
-        .select_related("project")
-        .order_by("project_id")
-    ):
-        links[link.release_id].append(link)
-
-    rows_by_release: dict[int, list[ReleaseProjectEnvironment]] = defaultdict(list)
-    if output.with_events or output.adoption_stages or environments is not None:
-        rpe = ReleaseProjectEnvironment.objects.filter(
-            release_id__in=release_ids, project_id__in=visible_ids
-        )
-        if environments is not None:
-            rpe = rpe.filter(environment_id__in=environments)
-        for row in rpe.select_related("project").order_by("release_id", "-first_seen", "-id"):
-            rows_by_release[row.release_id].append(row)
+    links, rows_by_release = _project_rows(
+        release_ids,
+        projects,
+        with_environments=(
+            output.with_events or output.adoption_stages or environments is not None
+        ),
+        environments=environments,
+    )
 
     commits = [r.last_commit for r in releases if r.last_commit_id and r.last_commit]
     commit_releases = _commit_releases(commits, projects)
@@ -338,6 +352,119 @@ def release_attrs(
             )
         result[entry.key] = attrs
     return result
+
+
+_LINK, _ENVIRONMENT = 0, 1
+NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+def _project_rows(
+    release_ids: set[int],
+    projects: QuerySet[Project],
+    *,
+    with_environments: bool,
+    environments: tuple[int, ...] | None,
+) -> tuple[dict[int, list[ReleaseProject]], dict[int, list[ReleaseProjectEnvironment]]]:
+    """The releases' links to ``projects`` (with the project), ordered by project id, and,
+    ``with_environments``, their environment rows (``environments`` only, when given; with the
+    project's slug), newest first seen first: one query, a ``UNION ALL`` of both tables.
+    """
+    visible_ids = projects.values("pk")
+    text, moment = CharField(), DateTimeField()
+
+    def null(field: Any) -> Value:
+        return Value(None, output_field=field)
+
+    link_arm = (
+        ReleaseProject.objects.filter(release_id__in=release_ids, project_id__in=visible_ids)
+        .annotate(
+            arm=Value(_LINK),
+            n_seen=null(moment),
+            n_last=null(moment),
+            n_adopted=null(moment),
+            n_unadopted=null(moment),
+        )
+        .values_list(
+            "arm",
+            "id",
+            "release_id",
+            "project_id",
+            "new_groups",
+            "project__slug",
+            "project__name",
+            "project__platform",
+            "project__platforms",
+            "n_seen",
+            "n_last",
+            "n_adopted",
+            "n_unadopted",
+        )
+        .order_by()
+    )
+    rows: Any = link_arm
+    if with_environments:
+        rpe = ReleaseProjectEnvironment.objects.filter(
+            release_id__in=release_ids, project_id__in=visible_ids
+        )
+        if environments is not None:
+            rpe = rpe.filter(environment_id__in=environments)
+        environment_arm = (
+            rpe.annotate(
+                arm=Value(_ENVIRONMENT),
+                n_name=null(text),
+                n_platform=null(text),
+                n_platforms=null(JSONField()),
+            )
+            .values_list(
+                "arm",
+                "id",
+                "release_id",
+                "project_id",
+                "new_issues_count",
+                "project__slug",
+                "n_name",
+                "n_platform",
+                "n_platforms",
+                "first_seen",
+                "last_seen",
+                "adopted",
+                "unadopted",
+            )
+            .order_by()
+        )
+        rows = link_arm.union(environment_arm, all=True)
+    links: dict[int, list[ReleaseProject]] = defaultdict(list)
+    by_release: dict[int, list[ReleaseProjectEnvironment]] = defaultdict(list)
+    for arm, pk, release_id, project_id, count, slug, name, platform, platforms, *dates in rows:
+        if arm == _LINK:
+            project = Project(
+                pk=project_id, slug=slug, name=name, platform=platform, platforms=platforms
+            )
+            link = ReleaseProject(pk=pk, release_id=release_id, project=project, new_groups=count)
+            links[release_id].append(link)
+        else:
+            first_seen, last_seen, adopted, unadopted = dates
+            row = ReleaseProjectEnvironment(
+                pk=pk,
+                release_id=release_id,
+                project=Project(pk=project_id, slug=slug),
+                new_issues_count=count,
+                first_seen=first_seen,
+                last_seen=last_seen,
+                adopted=adopted,
+                unadopted=unadopted,
+            )
+            by_release[release_id].append(row)
+    for items in links.values():
+        items.sort(key=lambda link: link.project_id)
+    for environment_rows in by_release.values():
+        # PostgreSQL's ``ORDER BY first_seen DESC, id DESC``: never seen first (NULLs come
+        # first when descending), then newest first seen, then newest row.
+        environment_rows.sort(
+            key=lambda row: (row.first_seen is None, row.first_seen or NEVER, row.pk),
+            reverse=True,
+        )
+    return links, by_release
 
 
 def _pull_requests(organization_id: int, commits: Sequence[Commit]) -> dict[str, PullRequest]:

@@ -2,7 +2,7 @@
 
 Every number comes from the rollups and sets that ``store.py`` maintains, never from raw
 session updates. :func:`health_data` takes a whole page of ``(project_id, release_id)`` pairs
-and costs a fixed number of queries (six) whatever the page size. It returns plain data
+and costs a fixed number of queries (four) whatever the page size. It returns plain data
 (:class:`ReleaseHealth`); the API's serializers give it Sentry's wire format. Windows are
 hour-aligned (``periods.py``).
 """
@@ -17,12 +17,15 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import (
+    BigIntegerField,
     Count,
+    DateTimeField,
     Max,
     Min,
     Q,
     QuerySet,
     Sum,
+    Value,
 )
 
 from ..models import (
@@ -148,12 +151,14 @@ def _env_q(query: HealthQuery) -> Q:
 
 
 Pair = tuple[int, int]  # (project id, release id)
+SessionHour = tuple[int, int, datetime, int | None]  # project id, release id, hour, sessions
 
 
 def health_data(
     pairs: Iterable[Pair], query: HealthQuery, now: datetime
 ) -> dict[Pair, ReleaseHealth]:
-    """The health of every ``(project_id, release_id)`` pair of a page, in six queries.
+    """The health of every ``(project_id, release_id)`` pair of a page, in four queries (the
+    rollups, users per pair, project users, durations; a users series adds one).
 
     Fields, formulas and null rules: docs/health.md §1 and docs/decisions.md.
     """
@@ -168,36 +173,13 @@ def health_data(
     day_start = hour_of(now - DAY)
     fallback_start = hour_of(now - HAS_DATA_FALLBACK)
     in_summary = Q(hour__gte=summary_start)
-    in_day = Q(hour__gte=day_start)
     pair_key = ("project_id", "release_id")
 
     def by_pair(rows: Iterable[dict[str, Any]]) -> dict[Pair, dict[str, Any]]:
         return {(row["project_id"], row["release_id"]): row for row in rows}
 
-    # 1. Counters per pair: summary window, last 24 h, and when data was last seen.
-    counters = by_pair(
-        SessionRollup.objects.filter(env, project_id__in=projects, release_id__in=releases)
-        .values(*pair_key)
-        .annotate(
-            n_sessions=Sum("sessions", filter=in_summary),
-            n_crashed=Sum("crashed", filter=in_summary),
-            n_abnormal=Sum("abnormal", filter=in_summary),
-            n_unhandled=Sum("unhandled", filter=in_summary),
-            n_errored=Sum("errored", filter=in_summary),
-            n_updates=Sum("updates", filter=in_summary),
-            n_sessions_24h=Sum("sessions", filter=in_day),
-            last_hour=Max("hour"),
-        )
-        .order_by()
-    )
-    # 2. Sessions per project (all releases), last 24 h.
-    project_sessions = dict(
-        SessionRollup.objects.filter(env, in_day, project_id__in=projects)
-        .values("project_id")
-        .annotate(total=Sum("sessions"))
-        .values_list("project_id", "total")
-        .order_by()
-    )
+    # 1, 2 and 6 (a sessions series): one statement over the rollups (:func:`_rollups`).
+    counters, project_sessions, session_hours = _rollups(query, now, projects, releases, env)
     # 3. Distinct users per pair: each did counts when its last (crashed) hour is in the window.
     users = by_pair(
         SessionUserSeen.objects.filter(
@@ -231,7 +213,7 @@ def health_data(
         )
     )
     # 6. The stats series.
-    series = _stats(wanted, query, now, projects, releases, env)
+    series = _stats(wanted, query, now, projects, releases, env, session_hours)
 
     result: dict[Pair, ReleaseHealth] = {}
     for pair in wanted:
@@ -270,6 +252,101 @@ def health_data(
     return result
 
 
+_COUNTERS, _PROJECT_SESSIONS, _SESSION_HOURS = 0, 1, 2
+
+
+def _rollups(
+    query: HealthQuery, now: datetime, projects: set[int], releases: set[int], env: Q
+) -> tuple[dict[Pair, dict[str, Any]], dict[int, int], list[SessionHour]]:
+    """What health reads from ``SessionRollup``, in one ``UNION ALL`` statement:
+
+    1. the counters per pair (summary window, last 24 h, and the last hour with data);
+    2. the sessions of each project (all releases) in the last 24 h;
+    3. with a sessions series, the sessions per pair and hour since the first bucket (at most
+       one row per pair, environment-summed, and hour of the stats period).
+
+    Each arm is aggregated in the database; the first column says which arm a row is of.
+    """
+    summary_start = period_start(query.summary_period, now)
+    day_start = hour_of(now - DAY)
+    in_summary = Q(hour__gte=summary_start)
+    in_day = Q(hour__gte=day_start)
+    number, moment = BigIntegerField(), DateTimeField()
+
+    def null(field: Any) -> Value:
+        return Value(None, output_field=field)
+
+    counters = (
+        SessionRollup.objects.filter(env, project_id__in=projects, release_id__in=releases)
+        .values("project_id", "release_id")
+        .annotate(
+            arm=Value(_COUNTERS),
+            last_hour=Max("hour"),
+            n_sessions=Sum("sessions", filter=in_summary),
+            n_crashed=Sum("crashed", filter=in_summary),
+            n_abnormal=Sum("abnormal", filter=in_summary),
+            n_unhandled=Sum("unhandled", filter=in_summary),
+            n_errored=Sum("errored", filter=in_summary),
+            n_updates=Sum("updates", filter=in_summary),
+            n_sessions_24h=Sum("sessions", filter=in_day),
+        )
+        .values_list(
+            "arm",
+            "project_id",
+            "release_id",
+            "last_hour",
+            "n_sessions",
+            "n_crashed",
+            "n_abnormal",
+            "n_unhandled",
+            "n_errored",
+            "n_updates",
+            "n_sessions_24h",
+        )
+        .order_by()
+    )
+    padding = {f"pad{i}": null(number) for i in range(6)}
+    project_sessions = (
+        SessionRollup.objects.filter(env, in_day, project_id__in=projects)
+        .values("project_id")
+        .annotate(
+            arm=Value(_PROJECT_SESSIONS),
+            no_release=null(number),
+            no_hour=null(moment),
+            total=Sum("sessions"),
+            **padding,
+        )
+        .values_list("arm", "project_id", "no_release", "no_hour", "total", *padding)
+        .order_by()
+    )
+    arms: list[QuerySet[Any, Any]] = [project_sessions]
+    if query.stats_period and query.stat != "users":
+        first = datetime.fromtimestamp(stats_buckets(query.stats_period, now)[0], tz=UTC)
+        arms.append(
+            SessionRollup.objects.filter(
+                env, project_id__in=projects, release_id__in=releases, hour__gte=first
+            )
+            .values("project_id", "release_id", "hour")
+            .annotate(arm=Value(_SESSION_HOURS), total=Sum("sessions"), **padding)
+            .values_list("arm", "project_id", "release_id", "hour", "total", *padding)
+            .order_by()
+        )
+    names = ("n_sessions", "n_crashed", "n_abnormal", "n_unhandled", "n_errored", "n_updates")
+    by_pair: dict[Pair, dict[str, Any]] = {}
+    by_project: dict[int, int] = {}
+    hours: list[SessionHour] = []
+    for arm, project_id, release_id, hour, total, *rest in counters.union(*arms, all=True):
+        if arm == _COUNTERS:
+            row = dict(zip(names, (total, *rest[:5]), strict=True))
+            row.update(last_hour=hour, n_sessions_24h=rest[5])
+            by_pair[(project_id, release_id)] = row
+        elif arm == _PROJECT_SESSIONS:
+            by_project[project_id] = total
+        else:
+            hours.append((project_id, release_id, hour, total))
+    return by_pair, by_project, hours
+
+
 def _stats(
     wanted: set[Pair],
     query: HealthQuery,
@@ -277,8 +354,10 @@ def _stats(
     projects: set[int],
     releases: set[int],
     env: Q,
+    session_hours: list[SessionHour],
 ) -> dict[Pair, list[tuple[int, int]]]:
-    """``[(ts, value), …]`` per pair with data; sessions per bucket, or distinct users."""
+    """``[(ts, value), …]`` per pair with data; sessions per bucket (from ``session_hours``,
+    read by :func:`_rollups`), or distinct users (one query)."""
     if not query.stats_period:
         return {}
     rollup, _ = STATS_PERIODS[query.stats_period]
@@ -308,13 +387,7 @@ def _stats(
                 sets[i].add(did)
         values = {pair: [len(s) for s in sets] for pair, sets in seen.items()}
     else:
-        for project_id, release_id, hour, sessions in (
-            SessionRollup.objects.filter(scope)
-            .values("project_id", "release_id", "hour")
-            .annotate(total=Sum("sessions"))
-            .values_list("project_id", "release_id", "hour", "total")
-            .order_by()
-        ):
+        for project_id, release_id, hour, sessions in session_hours:
             i = slot(hour)
             if i is not None and (project_id, release_id) in wanted:
                 counts = values.setdefault((project_id, release_id), [0] * len(buckets))
