@@ -18,19 +18,16 @@ stay exact. Integer arithmetic only, no Django.
 
 from __future__ import annotations
 
+from bisect import bisect_right
+
 #: The guaranteed bound: ``|representative(d) - d| <= RELATIVE_ACCURACY * d``.
 RELATIVE_ACCURACY = 0.01
 #: Durations below this many milliseconds are stored exactly.
 EXACT_BELOW_MS = 100
 
 
-def _step(duration_ms: int, decade: int) -> tuple[int, int]:
-    """The first value of the mantissa range holding ``duration_ms``, and its step."""
-    if duration_ms * 2 < decade * 5:  # mantissa below 2.5
-        return decade, decade // 50
-    if duration_ms < decade * 5:
-        return decade * 5 // 2, decade // 20
-    return decade * 5, decade // 10
+# The decades' first values, 100 ms up to past the largest accepted duration (10^9 s).
+_DECADES = tuple(10**k for k in range(2, 16))
 
 
 def representative(duration_ms: int) -> int:
@@ -42,8 +39,14 @@ def representative(duration_ms: int) -> int:
     """
     if duration_ms < EXACT_BELOW_MS:
         return duration_ms
-    decade = 10 ** (len(str(duration_ms)) - 1)
-    start, step = _step(duration_ms, decade)
+    decade = _DECADES[bisect_right(_DECADES, duration_ms) - 1]
+    # The mantissa range holding the duration: its first value and its step.
+    if duration_ms * 2 < decade * 5:  # below 2.5
+        start, step = decade, decade // 50
+    elif duration_ms < decade * 5:
+        start, step = decade * 5 // 2, decade // 20
+    else:
+        start, step = decade * 5, decade // 10
     low = start + (duration_ms - start) // step * step
     high = low + step  # the next value: the next range's start is on this grid too
     return low if duration_ms * 2 <= low + high else high
