@@ -179,3 +179,31 @@ def test_migration_merges_stored_durations_into_their_buckets(project):
 
     rows = SessionDuration.objects.filter(release=release).order_by("duration_ms")
     assert [(r.duration_ms, r.count) for r in rows] == [(50, 1), (10_000, 5), (10_200, 9)]
+
+
+@pytest.mark.django_db
+def test_sessions_endpoint_duration_fields_are_within_one_percent(api_client, project):
+    rng = random.Random("sessions endpoint")  # noqa: S311 - reproducible test data
+    durations_ms = _heavy_tail(rng, 300)
+    send_durations(api_client, project, durations_ms, timezone.now() - timedelta(seconds=1))
+    quantiles = {"p50": Fraction(1, 2), "p75": Fraction(3, 4), "p90": Fraction(9, 10)}
+    quantiles |= {"p95": Fraction(19, 20), "p99": Fraction(99, 100)}
+    exact = {
+        f"{name}(session.duration)": exact_percentile(durations_ms, q)
+        for name, q in quantiles.items()
+    }
+    exact["avg(session.duration)"] = sum(durations_ms) / len(durations_ms) / 1000
+    exact["max(session.duration)"] = max(durations_ms) / 1000
+
+    response = api_client.get(
+        "/api/0/organizations/acme/sessions/?statsPeriod=24h&"
+        + "&".join(f"field={f}" for f in exact)
+    )
+
+    assert response.status_code == 200, response.content
+    totals = response.json()["groups"][0]["totals"]
+    for field, value in exact.items():
+        assert abs(totals[field] - value) <= RELATIVE_ACCURACY * value + 1e-9, (
+            field,
+            totals[field],
+        )
