@@ -12,6 +12,7 @@ import sys
 
 import pytest
 from django.db import connection
+from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
 
 from tests.factories import ReleaseFactory
@@ -39,15 +40,18 @@ def test_readiness_checks_database_and_migrations(client):
 
 @pytest.mark.django_db
 def test_readiness_names_an_unapplied_migration(client):
-    # The test transaction rolls this back: the migration is recorded as applied again.
-    MigrationRecorder(connection).record_unapplied("releases", "0006_jobrun")
+    # The latest migration: readiness plans towards the leaves, so an unapplied migration
+    # below an applied leaf would not show. The test transaction rolls this back.
+    leaves = MigrationLoader(connection).graph.leaf_nodes()
+    (latest,) = (name for app, name in leaves if app == "releases")
+    MigrationRecorder(connection).record_unapplied("releases", latest)
 
     response = client.get("/_health/?full=1")
 
     assert response.status_code == 503
     body = response.json()
     assert body["ok"] is False
-    assert body["detail"] == "Unapplied migrations: releases.0006_jobrun"
+    assert body["detail"] == f"Unapplied migrations: releases.{latest}"
     assert body["problems"] == [body["detail"]]
 
 
