@@ -194,7 +194,11 @@ class ProjectUserSeen(models.Model):
 
 
 class SessionDuration(models.Model):
-    """How many exited sessions lasted ``duration_ms``, per project, release, env and hour."""
+    """How many exited sessions fell in a duration bucket, per project, release, env and hour.
+
+    ``duration_ms`` is the bucket's value, within 1 % of every duration in it
+    (``releases.health.sketch``, docs/health.md §9.2).
+    """
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
     release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="+")
