@@ -181,6 +181,45 @@ def stored_updates(env: dict[str, str]) -> int:
     return int(out.strip().splitlines()[-1])
 
 
+def build_dataset(args: argparse.Namespace, env: dict[str, str]) -> str:
+    """Migrate, ``seed --sessions``, ``bench_list --releases``, ``VACUUM ANALYZE``; returns
+    what it took."""
+    log(f"dataset: {args.updates:,} session updates, {args.releases:,} releases")
+    manage("migrate", "--no-input", env=env)
+    started = time.perf_counter()
+    manage("seed", "--sessions", str(args.updates), env=env)
+    seed_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    manage("bench_list", "--releases", str(args.releases), "--requests", "0", env=env)
+    list_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    manage("shell", "-c", "from django.db import connection; "
+           "connection.cursor().execute('VACUUM ANALYZE')", env=env)  # fmt: skip
+    vacuum_seconds = time.perf_counter() - started
+    return (
+        f"dataset built in {seed_seconds + list_seconds + vacuum_seconds:.0f} s: seed "
+        f"--sessions {args.updates} {seed_seconds:.0f} s ({args.updates / seed_seconds:,.0f} "
+        f"updates/s), bench_list --releases {args.releases} {list_seconds:.0f} s, "
+        f"VACUUM ANALYZE {vacuum_seconds:.0f} s"
+    )
+
+
+def dataset_size(env: dict[str, str]) -> tuple[int, int]:
+    """Session updates stored in project ``bench`` and releases of organization ``bench``."""
+    out = manage(
+        "shell",
+        "-c",
+        "from django.db.models import Sum; from releases.models import Release, SessionRollup; "
+        "print(SessionRollup.objects.filter(project__slug='bench', "
+        "project__organization__slug='sentry').aggregate(n=Sum('updates'))['n'] or 0, "
+        "Release.objects.filter(organization__slug='bench').count())",
+        env=env,
+        capture=True,
+    )
+    updates, releases = out.strip().splitlines()[-1].split()
+    return int(updates), int(releases)
+
+
 def inner(args: argparse.Namespace) -> int:
     args.wrk = ensure_wrk()
     work = Path(tempfile.mkdtemp(prefix="bench-"))
@@ -197,24 +236,11 @@ def inner(args: argparse.Namespace) -> int:
         BENCH_CEILING_FILE=str(work / "ceiling.json"),
     )
     figures: list[str] = []
-    log(f"dataset: {args.updates:,} session updates, {args.releases:,} releases")
-    manage("migrate", "--no-input", env=env)
-    started = time.perf_counter()
-    manage("seed", "--sessions", str(args.updates), env=env)
-    seed_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    manage("bench_list", "--releases", str(args.releases), "--requests", "0", env=env)
-    list_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    manage("shell", "-c", "from django.db import connection; "
-           "connection.cursor().execute('VACUUM ANALYZE')", env=env)  # fmt: skip
-    vacuum_seconds = time.perf_counter() - started
-    figures.append(
-        f"dataset built in {seed_seconds + list_seconds + vacuum_seconds:.0f} s: seed "
-        f"--sessions {args.updates} {seed_seconds:.0f} s ({args.updates / seed_seconds:,.0f} "
-        f"updates/s), bench_list --releases {args.releases} {list_seconds:.0f} s, "
-        f"VACUUM ANALYZE {vacuum_seconds:.0f} s"
-    )
+    if args.reuse:
+        args.updates, args.releases = dataset_size(env)
+        figures.append("dataset reused (built earlier with seed and bench_list)")
+    else:
+        figures.append(build_dataset(args, env))
 
     def token(user: str, org: str) -> str:
         out = manage(
@@ -377,6 +403,11 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16, help="wrk -c")
     parser.add_argument(
         "--envelopes", type=int, default=4000, help="distinct ingestion envelopes (0: none)"
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="with BENCH_DB=1: measure the dataset already in DATABASE_URL, build nothing",
     )
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
