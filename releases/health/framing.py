@@ -123,9 +123,11 @@ _ONLY_NEWLINES = re.compile(rb"\n*\Z")
 MAX_JSON_DEPTH = 128
 
 
-#: A run of 19 or more digits: possibly an integer beyond 64 bits, which orjson reads as a float
-#: where ``json`` (and so far this endpoint) keeps the exact integer.
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+#: Digits to ``0``, every other byte to a space: in the translated text, a run of 19 digits
+#: (possibly an integer beyond 64 bits) is one substring search, several times cheaper than a
+#: regular expression.
+_DIGITS_TO_ZERO = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
+_LONG_DIGITS = b"0" * 19
 
 
 def loads(data: bytes) -> Any:
@@ -154,10 +156,10 @@ def _fast_loads(data: bytes) -> Any:
     orjson reads strict UTF-8 JSON and refuses the rest (lone surrogates, ``NaN``,
     ``Infinity``, ``1e400``, a byte order mark, UTF-16): those go the slow way, which decides
     as before. The one text it accepts but reads differently is an integer beyond 64 bits
-    (a float to orjson); any long run of digits goes the slow way too.
+    (a float to orjson, an exact integer to json); any run of 19 digits goes the slow way too.
     ``tests/test_framing.py`` compares both on generated texts.
     """
-    if _LONG_DIGITS.search(data):
+    if _LONG_DIGITS in data.translate(_DIGITS_TO_ZERO):
         return _SLOW
     try:
         return orjson.loads(data)
