@@ -257,6 +257,34 @@ def _release_attrs(payload: dict[str, Any]) -> tuple[str, str]:
 _KEY_JSON = json.JSONEncoder(sort_keys=True)
 
 
+def _float_json(value: float) -> str:
+    """A float as json's encoder writes it (``allow_nan``)."""
+    if value != value:
+        return "NaN"
+    if value in (math.inf, -math.inf):
+        return "Infinity" if value > 0 else "-Infinity"
+    return float.__repr__(value)
+
+
+#: How json's encoder writes each scalar type (``encode_basestring_ascii`` is its own C
+#: function for ``ensure_ascii``); any other value (lists, objects) is left to the encoder.
+_SCALAR_JSON: dict[type, Callable[[Any], str]] = {
+    type(None): lambda _: "null",
+    bool: lambda value: "true" if value else "false",
+    int: int.__repr__,
+    float: _float_json,
+    str: json.encoder.encode_basestring_ascii,
+}
+
+
+def _json_list(parts: list[Any]) -> str:
+    """``_KEY_JSON.encode(parts)``, the same text in half the time for the scalars a session
+    item sends: one call per part instead of the encoder's setup (``tests/test_items.py``
+    compares both over generated parts)."""
+    encode = _KEY_JSON.encode
+    return "[" + ", ".join([_SCALAR_JSON.get(type(p), encode)(p) for p in parts]) + "]"
+
+
 def _framed(data: bytes) -> bytes:
     return len(data).to_bytes(8, "big") + data
 
@@ -287,7 +315,7 @@ def session_key(payload: dict[str, Any], sent_at: Any) -> uuid.UUID:
     if parts[0] is None:  # sid
         parts.append(sent_at)
     digest = hashlib.sha256(_SESSION_PREFIX)
-    digest.update(_framed(_KEY_JSON.encode(parts).encode()))
+    digest.update(_framed(_json_list(parts).encode()))
     return uuid.UUID(bytes=digest.digest()[:16])
 
 
