@@ -86,3 +86,29 @@ def test_insert_new_returns_only_keys_not_stored_yet():
 
     assert fresh == {new}
     assert SessionUpdateKey.objects.get(key=old).received == NOON
+
+
+def test_upsert_stores_text_as_given_with_or_without_characters_to_escape():
+    project = ProjectFactory()
+    columns = ("project_id", "day", "category", "reason", "quantity")
+    day = date(2024, 5, 21)
+    plain = ["NULL", "", " spaced ", "{a,b}", "comma,", "é ☃", "null"]
+    odd = [*plain, 'a"b', "c\\d"]
+
+    upsert(IngestOutcome, columns, [(project.pk, day, "p", r, 1) for r in plain], keys=4)
+    upsert(IngestOutcome, columns, [(project.pk, day, "o", r, 1) for r in odd], keys=4)
+
+    stored = set(IngestOutcome.objects.values_list("category", "reason"))
+    assert stored == {("p", r) for r in plain} | {("o", r) for r in odd}
+
+
+def test_upsert_takes_uuids_as_text_or_objects():
+    project = ProjectFactory()
+    env = EnvironmentFactory(organization=project.organization)
+    first, second = uuid.uuid4(), uuid.uuid4()
+    columns = ("project_id", "environment_id", "did", "last_hour")
+
+    upsert(ProjectUserSeen, columns, [(project.pk, env.pk, str(first), NOON)], keys=3)
+    upsert(ProjectUserSeen, columns, [(project.pk, env.pk, second, NOON)], keys=3)
+
+    assert set(ProjectUserSeen.objects.values_list("did", flat=True)) == {first, second}

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import brotli
+import orjson
 from django.conf import settings
 
 
@@ -122,6 +123,13 @@ _ONLY_NEWLINES = re.compile(rb"\n*\Z")
 MAX_JSON_DEPTH = 128
 
 
+#: Digits to ``0``, every other byte to a space: in the translated text, a run of 19 digits
+#: (possibly an integer beyond 64 bits) is one substring search, several times cheaper than a
+#: regular expression.
+_DIGITS_TO_ZERO = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
+_LONG_DIGITS = b"0" * 19
+
+
 def loads(data: bytes) -> Any:
     """``json.loads`` as Relay's parser (serde_json) reads JSON: a lone surrogate (``"\\ud800"``
     without its pair) is invalid, and so is nesting deeper than :data:`MAX_JSON_DEPTH`, even
@@ -130,6 +138,37 @@ def loads(data: bytes) -> Any:
 
     Raises ``ValueError`` for all of these.
     """
+    value = _fast_loads(data)
+    if value is _SLOW:
+        value = _json_loads(data)
+    if data.count(b"{") + data.count(b"[") > MAX_JSON_DEPTH and _too_deep(value):
+        raise ValueError(f"nesting deeper than {MAX_JSON_DEPTH}")
+    return value
+
+
+_SLOW = object()
+
+
+def _fast_loads(data: bytes) -> Any:
+    """orjson's reading of ``data`` (several times faster than ``json``), or :data:`_SLOW`
+    where it might differ from :func:`_json_loads`'s.
+
+    orjson reads strict UTF-8 JSON and refuses the rest (lone surrogates, ``NaN``,
+    ``Infinity``, ``1e400``, a byte order mark, UTF-16): those go the slow way, which decides
+    as before. The one text it accepts but reads differently is an integer beyond 64 bits
+    (a float to orjson, an exact integer to json); any run of 19 digits goes the slow way too.
+    ``tests/test_framing.py`` compares both on generated texts.
+    """
+    if _LONG_DIGITS in data.translate(_DIGITS_TO_ZERO):
+        return _SLOW
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return _SLOW
+
+
+def _json_loads(data: bytes) -> Any:
+    """The standard library's reading, with lone surrogates refused."""
     try:
         value = json.loads(data)
         if _SURROGATE_ESCAPE.search(data):
@@ -137,8 +176,6 @@ def loads(data: bytes) -> Any:
             json.dumps(value, ensure_ascii=False).encode()
     except (UnicodeError, RecursionError) as exc:
         raise ValueError(str(exc)) from None
-    if data.count(b"{") + data.count(b"[") > MAX_JSON_DEPTH and _too_deep(value):
-        raise ValueError(f"nesting deeper than {MAX_JSON_DEPTH}")
     return value
 
 

@@ -13,6 +13,8 @@ import datetime
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from django.db import connection, models
@@ -57,18 +59,61 @@ def _array_item(value: Any) -> str:
     return f'"{text}"'
 
 
+def _plain(text: str) -> bool:
+    """Text that an array literal's quoted element holds as it is (no quote, no backslash)."""
+    return '"' not in text and "\\" not in text
+
+
 def _array(values: Sequence[Any]) -> str:
-    """A PostgreSQL array literal of one column's values: the common columns (all ids, UUIDs
-    or times) without a call per value."""
+    """A PostgreSQL array literal of one column's values: the common columns (all ids, UUIDs,
+    times or text) without a call per value."""
     kinds = set(map(type, values))
     if kinds <= {int, uuid.UUID}:
         items = ",".join(map(str, values))
     elif kinds == {datetime.datetime}:
         texts = {value: value.isoformat() for value in set(values)}
         items = ",".join([texts[value] for value in values])
+    elif kinds == {str} and _plain("".join(values)):
+        items = '"' + '","'.join(values) + '"'  # none to escape: all quoted at once
     else:
         items = ",".join(map(_array_item, values))
     return "{" + items + "}"
+
+
+def _sorted(rows: Sequence[Row], keys: int) -> list[Row]:
+    """Rows in the order of their first ``keys`` values. UUIDs by their number: the order their
+    own comparisons give, without a Python call per comparison; other values (ids, times,
+    text) compared as they are, with a key made in C."""
+    if not rows or not any(type(v) is uuid.UUID for v in rows[0][:keys]):
+        return sorted(rows, key=itemgetter(*range(keys)))
+
+    def key(row: Row) -> tuple[Any, ...]:
+        return tuple([v.int if type(v) is uuid.UUID else v for v in row[:keys]])
+
+    return sorted(rows, key=key)
+
+
+@dataclass(frozen=True)
+class _Insert:
+    """What an ``INSERT`` of some columns of a model takes from its metadata, worked out once
+    per model, columns and database (:func:`_insert`): the same few statements are written
+    for every envelope."""
+
+    fields: list[models.Field]
+    table: str
+    columns: str
+    casts: str  # PostgreSQL: one array parameter per column
+
+
+@lru_cache(maxsize=256)
+def _insert(model: type[models.Model], names: tuple[str, ...], vendor: str) -> _Insert:
+    fields = _fields(model, names)
+    return _Insert(
+        fields=fields,
+        table=connection.ops.quote_name(model._meta.db_table),
+        columns=", ".join(_column(f) for f in fields),
+        casts=", ".join(f"%s::{f.db_type(connection)}[]" for f in fields),
+    )
 
 
 def _statements(
@@ -81,23 +126,21 @@ def _statements(
     is one statement with a handful of text parameters, which the server parses, instead of
     one parameter per value that the client adapts; elsewhere, ``VALUES`` lists.
     """
-    fields = _fields(model, names)
-    table = connection.ops.quote_name(model._meta.db_table)
-    column_list = ", ".join(_column(f) for f in fields)
+    insert = _insert(model, tuple(names), connection.vendor)
+    fields, table, column_list = insert.fields, insert.table, insert.columns
     size = BATCH.get(connection.vendor, DEFAULT_BATCH)
     if connection.vendor == "postgresql":
         if not all(isinstance(v, _NATIVE) or v is None for row in rows[:1] for v in row):
             rows = [tuple(_prep(f, v) for f, v in zip(fields, row, strict=True)) for row in rows]
-        ordered = sorted(rows, key=lambda row: tuple(row[:keys]))
-        casts = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
+        ordered = _sorted(rows, keys)
         # Identifiers and types come from model metadata; values are parameters.
-        sql = f"INSERT INTO {table} ({column_list}) SELECT * FROM unnest({casts})"  # noqa: S608
+        sql = f"INSERT INTO {table} ({column_list}) SELECT * FROM unnest({insert.casts})"  # noqa: S608
         for start in range(0, len(ordered), size):
             batch = ordered[start : start + size]
             columns = zip(*batch, strict=True)
             yield sql, [_array(column) for column in columns], len(batch)
         return
-    ordered = sorted(rows, key=lambda row: tuple(row[:keys]))
+    ordered = _sorted(rows, keys)
     placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
     for start in range(0, len(ordered), size):
         batch = ordered[start : start + size]
@@ -131,8 +174,27 @@ def upsert_statements(
     """The statements of :func:`upsert`, to run with :func:`execute_together`."""
     if not rows:
         return []
+    conflict = _upsert_conflict(
+        model, tuple(columns[:keys]), tuple(add), tuple(latest), connection.vendor
+    )
+    return [
+        Statement(f"{sql} {conflict}", params, count)
+        for sql, params, count in _statements(model, columns, rows, keys)
+    ]
+
+
+@lru_cache(maxsize=256)
+def _upsert_conflict(
+    model: type[models.Model],
+    key_names: tuple[str, ...],
+    add: tuple[str, ...],
+    latest: tuple[str, ...],
+    vendor: str,
+) -> str:
+    """The ``ON CONFLICT`` clause of :func:`upsert_statements` (worked out once, as
+    :func:`_insert`)."""
     table = connection.ops.quote_name(model._meta.db_table)
-    key_columns = ", ".join(_column(f) for f in _fields(model, columns[:keys]))
+    key_columns = ", ".join(_column(f) for f in _fields(model, key_names))
     merges = [f"{c} = {table}.{c} + EXCLUDED.{c}" for c in map(_column, _fields(model, add))]
     merges += [
         f"{c} = CASE WHEN EXCLUDED.{c} IS NULL OR {table}.{c} >= EXCLUDED.{c} "
@@ -146,10 +208,7 @@ def upsert_statements(
             f"(EXCLUDED.{c} > {table}.{c} OR ({table}.{c} IS NULL AND EXCLUDED.{c} IS NOT NULL))"
             for c in map(_column, _fields(model, latest))
         )
-    return [
-        Statement(f"{sql} ON CONFLICT ({key_columns}) {action}", params, count)
-        for sql, params, count in _statements(model, columns, rows, keys)
-    ]
+    return f"ON CONFLICT ({key_columns}) {action}"
 
 
 def upsert(
@@ -185,18 +244,24 @@ def insert_new_statements(
     """The statements of :func:`insert_new`, to run with :func:`execute_together`."""
     if not rows:
         return []
-    fields = _fields(model, columns)
-    key_columns = ", ".join(_column(f) for f in fields[:keys])
-    (ret_field,) = _fields(model, [returning])
+    conflict, ret_field = _insert_new_conflict(
+        model, tuple(columns[:keys]), returning, connection.vendor
+    )
     return [
-        Statement(
-            f"{sql} ON CONFLICT ({key_columns}) DO NOTHING RETURNING {_column(ret_field)}",
-            params,
-            count,
-            ret_field,
-        )
+        Statement(f"{sql} {conflict}", params, count, ret_field)
         for sql, params, count in _statements(model, columns, rows, keys)
     ]
+
+
+@lru_cache(maxsize=256)
+def _insert_new_conflict(
+    model: type[models.Model], key_names: tuple[str, ...], returning: str, vendor: str
+) -> tuple[str, models.Field]:
+    """The ``ON CONFLICT … RETURNING`` clause of :func:`insert_new_statements` and the field
+    it returns (worked out once, as :func:`_insert`)."""
+    key_columns = ", ".join(_column(f) for f in _fields(model, key_names))
+    (ret_field,) = _fields(model, [returning])
+    return f"ON CONFLICT ({key_columns}) DO NOTHING RETURNING {_column(ret_field)}", ret_field
 
 
 def insert_new(

@@ -318,8 +318,10 @@ def _drop_duplicates(
 
 
 @lru_cache(maxsize=65536)
-def _did_key(did: str) -> uuid.UUID:
-    return did_uuid(did)
+def _did_key(did: str) -> str:
+    """The did as stored, as text: hashed, compared and written without Python calls (a
+    ``UUID``'s are Python code); canonical, so that text and UUID order agree."""
+    return str(did_uuid(did))
 
 
 def _store_sessions(
@@ -339,9 +341,9 @@ def _store_sessions(
     counters: dict[tuple[int, int, datetime], Counter[str]] = defaultdict(Counter)
     # (release, env, hour, did); (release, env, did) -> [last hour, last crashed hour];
     # (env, did) -> last hour.
-    users: set[tuple[int, int, datetime, uuid.UUID]] = set()
-    seen: dict[tuple[int, int, uuid.UUID], list[datetime | None]] = {}
-    project_seen: dict[tuple[int, uuid.UUID], datetime] = {}
+    users: set[tuple[int, int, datetime, str]] = set()
+    seen: dict[tuple[int, int, str], list[datetime | None]] = {}
+    project_seen: dict[tuple[int, str], datetime] = {}
     durations: Counter[tuple[int, int, datetime, int]] = Counter()
     errored_rows: dict[uuid.UUID, tuple[int, int, datetime]] = {}
     release_ids = context.releases

@@ -3,7 +3,9 @@
 Run after ``seed --sessions N``. Envelopes of sentry-python's shape (``benchmarks.envelopes``)
 go through Django's test client one at a time (middleware, view, parsing, storage and the
 database, no web server). Prints the statements of one envelope, then updates/s counted from
-the rollups, and with ``--profile N`` the top ``N`` entries of a cProfile of the loop.
+the rollups and the time of an envelope spent in the database driver's ``execute`` and commit
+(sending, the server's work, the answer) and elsewhere, and with ``--profile N`` the top ``N``
+entries of a cProfile of the loop.
 """
 
 from __future__ import annotations
@@ -85,16 +87,39 @@ class Command(BaseCommand):
             total = SessionRollup.objects.filter(project=project).aggregate(n=Sum("updates"))
             return int(total["n"] or 0)
 
+        in_execute = 0.0
+
+        def timed(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+            nonlocal in_execute
+            start = time.perf_counter()
+            try:
+                return execute(sql, params, many, context)
+            finally:
+                in_execute += time.perf_counter() - start
+
+        commit = connection._commit  # type: ignore[attr-defined]
+
+        def timed_commit() -> None:  # COMMIT does not go through execute wrappers
+            nonlocal in_execute
+            start = time.perf_counter()
+            try:
+                commit()
+            finally:
+                in_execute += time.perf_counter() - start
+
+        connection._commit = timed_commit  # type: ignore[attr-defined]
         before = stored()
         profiler = cProfile.Profile() if options["profile"] else None
         started = time.perf_counter()
         if profiler is not None:
             profiler.enable()
-        for body in bodies[releases + 1 :]:
-            post(body)
+        with connection.execute_wrapper(timed):
+            for body in bodies[releases + 1 :]:
+                post(body)
         if profiler is not None:
             profiler.disable()
         elapsed = time.perf_counter() - started
+        connection._commit = commit  # type: ignore[attr-defined]
         updates = stored() - before
         if updates != count * per:
             raise CommandError(f"{updates} updates stored, {count * per} sent")
@@ -105,6 +130,12 @@ class Command(BaseCommand):
                 f"{count} gzip envelopes of {per} updates, {releases} releases"
                 f"{', under cProfile' if profiler else ''})"
             )
+        )
+        database = in_execute / count * 1000
+        rest = (elapsed - in_execute) / count * 1000
+        self.stdout.write(
+            f"In the database's execute and commit: {database:.1f} ms an envelope; "
+            f"elsewhere (Python, in process): {rest:.1f} ms"
         )
         if profiler is not None:
             out = io.StringIO()
