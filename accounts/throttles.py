@@ -37,20 +37,37 @@ class FixedWindowThrottle(BaseThrottle):
         return self.wait_seconds
 
 
+def api_limits(caller: str | None, address: str) -> list[tuple[str, str, ratelimits.Rate]]:
+    """The configured limits of an API call by ``caller`` (``TokenRateThrottle.ident``; None:
+    not counted) from ``address``, as ``ratelimits.hit_many`` takes them."""
+    limits = []
+    for scope, ident in ((TokenRateThrottle.scope, caller), (AddressRateThrottle.scope, address)):
+        rate = ratelimits.rate(scope)
+        if rate is not None and ident is not None:
+            limits.append((scope, ident, rate))
+    return limits
+
+
 class ApiRateThrottle(BaseThrottle):
     """Both limits of an API call, per token (or signed-in user) and per client address,
-    counted in one statement (``ratelimits.hit_many``); the wait is the longer one."""
+    counted in one statement (``ratelimits.hit_many``); the wait is the longer one.
+
+    A token this process already knew was counted by the statement that checked it is still
+    valid (``authentication.check_known_token``, from the rate-limit middleware): its waits are
+    on the request, and only the decision is taken here, where DRF takes it (after the
+    permissions), so the order of the answers stays the same.
+    """
 
     def __init__(self) -> None:
         self.wait_seconds: int | None = None
 
     def allow_request(self, request: Request, view: Any) -> bool:
-        limits = []
-        for throttle in (TokenRateThrottle(), AddressRateThrottle()):
-            rate = ratelimits.rate(throttle.scope)
-            ident = throttle.ident(request) if rate is not None else None
-            if rate is not None and ident is not None:
-                limits.append((throttle.scope, ident, rate))
+        counted = getattr(request._request, "api_limit_waits", None)
+        if counted is not None and request.auth is getattr(request._request, "known_token", None):
+            self.wait_seconds = max((w for w in counted.values() if w is not None), default=None)
+            return self.wait_seconds is None
+        caller = TokenRateThrottle().ident(request)
+        limits = api_limits(caller, AddressRateThrottle().get_ident(request))
         self.wait_seconds = ratelimits.hit_many(limits)
         return self.wait_seconds is None
 

@@ -2,7 +2,10 @@
 401 answers in a window gets 429 for every API call until the window ends.
 
 The envelope endpoint checks the block itself once it has read the body
-(``releases.health.envelope``), so that a slow client holds no database connection.
+(``releases.health.envelope``), so that a slow client holds no database connection. On the
+database store, a bearer token this process already knows is checked in the same statement as
+the block, which also counts both API rate limits (``accounts.authentication.check_known_token``;
+DRF's throttle then only decides, in its usual place).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponseBase, JsonResponse
 
 from accounts import ratelimits
+from accounts.authentication import check_known_token
 
 from .errors import database_unavailable, is_api_path, unavailable_response
 
@@ -33,13 +37,13 @@ class RateLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        rate = ratelimits.rate(SCOPE)
-        if rate is None or not is_api_path(request.path_info):
+        if not is_api_path(request.path_info):
             return self.get_response(request)
+        rate = ratelimits.rate(SCOPE)
         address = ratelimits.client_address(request)
         if not ENVELOPE_PATH.match(request.path_info):
             try:
-                wait = ratelimits.blocked(SCOPE, address, rate)
+                wait = self._blocked(request, address, rate)
             except Exception as exc:
                 if database_unavailable(exc):  # the counters' database is down
                     return unavailable_response()
@@ -47,10 +51,21 @@ class RateLimitMiddleware:
             if wait is not None:
                 return too_many(ratelimits.AUTH_FAILURES_DETAIL, wait)
         response = self.get_response(request)
-        if response.status_code == 401:
+        if rate is not None and response.status_code == 401:
             try:
                 ratelimits.hit(SCOPE, address, rate)
             except Exception as exc:
                 if not database_unavailable(exc):
                     raise
         return response
+
+    def _blocked(
+        self, request: HttpRequest, address: str, rate: ratelimits.Rate | None
+    ) -> int | None:
+        """The wait of a blocked address, or None. With a token this process knows (database
+        store), in the one statement that also checks the token and counts the API's rate
+        limits (``authentication.check_known_token``); else a read of its own."""
+        guard = check_known_token(request, address, rate)
+        if guard is not None:
+            return guard.blocked
+        return ratelimits.blocked(SCOPE, address, rate) if rate is not None else None

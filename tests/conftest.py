@@ -9,6 +9,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts import ratelimits
+from accounts.authentication import known_tokens
 from accounts.models import Organization, OrganizationMember, Team, User
 from releases.health.adoption import forget_known_runs
 from releases.health.envelope import known_keys
@@ -35,6 +36,12 @@ def _no_answer_cache(settings: Any) -> None:
     """Tests change data through factories, which raise no change stamp: answers are neither
     cached nor tagged unless a test turns it on (tests/test_conditional.py)."""
     settings.RELEASE_CACHE_SECONDS = 0
+
+
+@pytest.fixture(autouse=True)
+def _fresh_known_tokens() -> None:
+    """Each test starts with no API token remembered (accounts.authentication)."""
+    known_tokens.forget()
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts import ratelimits as ratelimit
-from accounts.models import RateLimitWindow
+from accounts.authentication import known_tokens
+from accounts.models import ApiToken, RateLimitWindow, User
 from releases.models import IssueGroup
 from tests.envelopes import envelope, event, item, post_envelope
 from tests.factories import UserFactory
@@ -123,6 +124,123 @@ def test_the_database_store_counts_token_and_address_in_one_statement(api_client
     counts = dict(RateLimitWindow.objects.values_list("key", "count"))
     assert sorted(key.split(":")[0] for key in counts) == ["api_address", "api_token"]
     assert set(counts.values()) == {1}
+
+
+# ------------------------------------------- known tokens on the database store
+
+
+@pytest.fixture
+def database_store(settings):
+    if connection.vendor != "postgresql":
+        pytest.skip("the database rate-limit store is PostgreSQL's")
+    settings.RATELIMIT_STORE = "database"
+
+
+def test_a_known_token_costs_one_statement_before_the_view(
+    api_client, org, database_store, settings, django_assert_num_queries
+):
+    settings.RELEASE_CACHE_SECONDS = 300
+    assert api_client.get(RELEASES).status_code == 200  # learns the token, caches the answer
+
+    # 1 the token still valid (row, expiry, owner, scopes, user active), the address's failed
+    # authentications and both rate limits (token, address) counted: one statement;
+    # 2 the organization with its change stamp and the caller's membership. The answer is
+    # the cached one; last_used was recorded by the first request, less than a minute ago.
+    with django_assert_num_queries(2):
+        response = api_client.get(RELEASES)
+
+    assert response.status_code == 200, response.content
+    counts = dict(RateLimitWindow.objects.values_list("key", "count"))
+    assert sorted(counts.values()) == [2, 2]
+    assert sorted(key.split(":")[0] for key in counts) == ["api_address", "api_token"]
+
+
+def test_a_token_revoked_by_another_process_is_refused_at_once(api_client, org, database_store):
+    assert api_client.get(RELEASES).status_code == 200
+
+    # A queryset update sends no signal: as if another worker had expired the token.
+    ApiToken.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    response = api_client.get(RELEASES)
+
+    assert response.status_code == 401, response.content
+    assert response.json() == {"detail": "Invalid token"}
+    failures = RateLimitWindow.objects.filter(key__startswith=f"{ratelimit.AUTH_FAILURES}:")
+    assert list(failures.values_list("count", flat=True)) == [1]
+
+
+def test_a_token_deleted_by_another_process_is_refused_at_once(api_client, org, database_store):
+    assert api_client.get(RELEASES).status_code == 200
+
+    ApiToken.objects.all()._raw_delete(ApiToken.objects.db)
+    response = api_client.get(RELEASES)
+
+    assert response.status_code == 401, response.content
+    assert response.json() == {"detail": "Invalid token"}
+
+
+def test_a_user_deactivated_by_another_process_is_refused_at_once(
+    api_client, org, user, database_store
+):
+    assert api_client.get(RELEASES).status_code == 200
+
+    User.objects.filter(pk=user.pk).update(is_active=False)
+    response = api_client.get(RELEASES)
+
+    assert response.status_code == 401, response.content
+    assert response.json() == {"detail": "Invalid token"}
+
+
+def test_scopes_changed_by_another_process_apply_at_once(api_client, org, database_store):
+    assert api_client.get(RELEASES).status_code == 200
+
+    ApiToken.objects.update(scopes=["project:write"])
+    response = api_client.get(RELEASES)
+
+    assert response.status_code == 403, response.content
+
+
+def test_a_known_token_from_a_blocked_address_is_429(api_client, org, database_store, limits):
+    limits(auth_failure_address="2/min")
+    assert api_client.get(RELEASES).status_code == 200
+    bad = APIClient()
+    bad.credentials(HTTP_AUTHORIZATION="Bearer guess")
+    assert [bad.get(RELEASES).status_code for _ in range(2)] == [401, 401]
+
+    response = api_client.get(RELEASES)
+
+    assert_too_many(response, "Too many failed authentication attempts; retry later.")
+
+
+def test_a_known_token_over_its_rate_is_429_with_retry_after(
+    api_client, org, database_store, limits
+):
+    limits(api_token="2/min")
+    assert [api_client.get(RELEASES).status_code for _ in range(2)] == [200, 200]
+
+    over = api_client.get(RELEASES)
+
+    assert_too_many(over)
+    assert over.json()["detail"].startswith("Request was throttled.")
+
+
+def test_last_used_is_recorded_again_once_a_minute_has_passed(api_client, org, database_store):
+    assert api_client.get(RELEASES).status_code == 200
+    first = ApiToken.objects.get().last_used
+    assert first is not None
+    # As if a minute had passed since: in this process's memory and in the row.
+    earlier = first - timedelta(seconds=61)
+    ApiToken.objects.update(last_used=earlier)
+    for known in known_tokens.tokens.values():
+        known.last_used = earlier
+
+    with CaptureQueriesContext(connection) as queries:
+        response = api_client.get(RELEASES)
+    statements = [q["sql"] for q in queries]  # before any other request clears the log
+
+    assert response.status_code == 200, response.content
+    assert ApiToken.objects.get().last_used > first
+    assert sum(sql.startswith('UPDATE "accounts_apitoken"') for sql in statements) == 1
+    assert not any(sql.startswith('SELECT "accounts_apitoken"') for sql in statements)
 
 
 # ---------------------------------------------------------------- envelopes
