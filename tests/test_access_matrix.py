@@ -295,8 +295,6 @@ def call(
 def leaks(world: World, text: str) -> list[str]:
     """What of the hidden project shows in ``text``."""
     found = [s for s in (HIDDEN_SLUG, HIDDEN_NAME, HIDDEN_VERSION, "2001-02-03") if s in text]
-    if str(HIDDEN_NEW_GROUPS) in text:
-        found.append("hidden new groups")
     try:
         data = json.loads(text) if text else None
     except ValueError:
@@ -312,6 +310,9 @@ def leaks(world: World, text: str) -> list[str]:
                 yield from walk(item)
 
     for value in walk(data):
+        # As a number, not as text: "7777" may be part of a timestamp's microseconds.
+        if type(value) is int and value in (HIDDEN_NEW_GROUPS, 5 + HIDDEN_NEW_GROUPS):
+            found.append("hidden new groups")
         if isinstance(value, dict):
             if value.get("id") in (world.hidden_id, str(world.hidden_id)) and "platform" in value:
                 found.append("hidden project id")
