@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from django.db.models import F, FilteredRelation, Q, QuerySet
+from django.db import connection
+from django.db.models import Q, QuerySet
 
 from accounts.models import ApiToken, Organization, OrganizationMember
 from accounts.scopes import GLOBAL_ROLES, ROLE_SCOPES
 
-from .models import Project
+from .models import ChangeStamp, Project
 
 #: The largest id a database column holds (a signed 64-bit integer). A greater number names
 #: nothing: SQLite cannot even compare with it (OverflowError), so it never reaches a query.
@@ -67,38 +69,80 @@ class Access:
         return self.member_projects()
 
 
-def find_organization(
-    lookup: Q, user: Any, **annotations: Any
-) -> tuple[Organization | None, OrganizationMember | None]:
-    """The organization that ``lookup`` names and ``user``'s membership in it, in one query
-    (a LEFT JOIN on the membership; none for anonymous callers). Either may be None.
+@lru_cache(maxsize=8)
+def _organization_query(vendor: str, column: str, with_member: bool) -> str:
+    quote = connection.ops.quote_name
+    fields = ", ".join(f"o.{quote(name)}" for name in _ORGANIZATION_COLUMNS)
+    member = "m.id, m.role" if with_member else "NULL, NULL"
+    join = (
+        f" LEFT JOIN {quote(OrganizationMember._meta.db_table)} m"
+        " ON m.organization_id = o.id AND m.user_id = %s"
+        if with_member
+        else ""
+    )
+    # Names from model metadata; values are parameters.
+    return (
+        f"SELECT {fields}, COALESCE(s.value, 0), {member} "  # noqa: S608
+        f"FROM {quote(Organization._meta.db_table)} o "
+        f"LEFT JOIN {quote(ChangeStamp._meta.db_table)} s ON s.organization_id = o.id{join} "
+        f"WHERE o.{quote(column)} = %s"
+    )
 
-    ``annotations`` are expressions of the same query, set as attributes of the organization.
+
+_ORGANIZATION_FIELDS = Organization._meta.concrete_fields
+_ORGANIZATION_COLUMNS = [str(field.column) for field in _ORGANIZATION_FIELDS]
+
+
+@lru_cache(maxsize=8)
+def _converters(vendor: str) -> list[list[Any]]:
+    return [connection.ops.get_db_converters(f.get_col("o")) for f in _ORGANIZATION_FIELDS]
+
+
+def _from_db(values: tuple[Any, ...]) -> list[Any]:
+    """Column values as the ORM would give them (SQLite keeps datetimes as text)."""
+    converted = []
+    converters = _converters(connection.vendor)
+    for field, value, field_converters in zip(
+        _ORGANIZATION_FIELDS, values, converters, strict=True
+    ):
+        for converter in field_converters:
+            value = converter(value, field, connection)
+        converted.append(value)
+    return converted
+
+
+def find_organization(
+    *, pk: int | None = None, slug: str | None = None, user: Any = None
+) -> tuple[Organization | None, OrganizationMember | None]:
+    """The organization of that id or slug, with its ``change_stamp`` (``stamps.py``), and
+    ``user``'s membership in it (None for anonymous callers and non-members).
+
+    Every API request resolves its organization here, so it is one plain statement: the ORM's
+    version of the same join (a FilteredRelation and a subquery) took 3.6 ms a call, this one
+    0.9 ms (docs/performance.md §2.2).
     """
-    organizations = Organization.objects.filter(lookup).annotate(**annotations)
-    fields = ["id", "slug", "name", "open_membership", "date_added"]
-    member_fields = (F("mine__id"), F("mine__role"), F("mine__date_added"))
     signed_in = user is not None and user.is_authenticated
-    if signed_in:
-        organizations = organizations.annotate(
-            mine=FilteredRelation("members", condition=Q(members__user=user))
+    column, value = ("id", pk) if pk is not None else ("slug", slug)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _organization_query(connection.vendor, column, signed_in),
+            [user.pk, value] if signed_in else [value],
         )
-    names = [*annotations]
-    row = organizations.values_list(*fields, *names, *(member_fields if signed_in else ())).first()
+        row = cursor.fetchone()
     if row is None:
         return None, None
-    split = len(fields) + len(names)
-    organization = Organization.from_db(organizations.db, fields, row[: len(fields)])
-    for name, value in zip(names, row[len(fields) : split], strict=True):
-        setattr(organization, name, value)
-    membership = row[split:]
-    if not membership or membership[0] is None:
+    count = len(_ORGANIZATION_FIELDS)
+    organization = Organization.from_db(
+        connection.alias, [f.attname for f in _ORGANIZATION_FIELDS], _from_db(row[:count])
+    )
+    organization.change_stamp, member_id, role = row[count:]  # type: ignore[attr-defined]
+    if member_id is None:
         return organization, None
-    member_id, role, date_added = membership
+    # The fields access needs; any other is read on first use.
     member = OrganizationMember.from_db(
-        organizations.db,
-        ["id", "organization_id", "user_id", "role", "date_added"],
-        [member_id, organization.pk, user.pk, role, date_added],
+        connection.alias,
+        ["id", "organization_id", "user_id", "role"],
+        [member_id, organization.pk, user.pk, role],
     )
     member.organization, member.user = organization, user
     return organization, member

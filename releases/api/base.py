@@ -6,8 +6,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q
-from django.db.models.functions import Coalesce
+from django.db.models import Exists, OuterRef
 from django.http import QueryDict
 from rest_framework import exceptions
 from rest_framework.permissions import SAFE_METHODS
@@ -28,7 +27,7 @@ from ..access import (
     is_number,
     refusal,
 )
-from ..models import ChangeStamp, Project, Release, ReleaseProject, ReleaseQuerySet
+from ..models import Project, Release, ReleaseProject, ReleaseQuerySet
 from .errors import ResourceNotFound
 
 
@@ -39,10 +38,10 @@ def get_organization_or_404(
     ``change_stamp`` and ``user``'s membership in it (None when not a member), in one query."""
     if is_number(id_or_slug) and not is_id(id_or_slug):
         raise ResourceNotFound()
-    lookup = Q(pk=int(id_or_slug)) if is_number(id_or_slug) else Q(slug=id_or_slug)
-    # The change stamp (stamps.py) is the cache key of the organization's release answers.
-    stamp = ChangeStamp.objects.filter(organization=OuterRef("pk")).values("value")[:1]
-    organization, member = find_organization(lookup, user, change_stamp=Coalesce(stamp, 0))
+    if is_number(id_or_slug):
+        organization, member = find_organization(pk=int(id_or_slug), user=user)
+    else:
+        organization, member = find_organization(slug=id_or_slug, user=user)
     if organization is None:
         raise ResourceNotFound()
     return organization, member
