@@ -56,7 +56,7 @@ class CachedAnswers(OrganizationEndpoint):
             return None
         token = request.auth
         caller = f"token:{token.pk}" if isinstance(token, ApiToken) else f"user:{request.user.pk}"
-        stamp = self.organization.change_stamp  # type: ignore[attr-defined]  # api.base
+        stamp = self.organization.change_stamp  # type: ignore[attr-defined]  # find_organization
         parts = (
             str(stamp),
             str(int(time.time()) // _seconds()),
