@@ -434,10 +434,10 @@ def test_release_change_page_query_count_is_pinned(staff_client, org, django_ass
     # and pull requests), head commits, deploys (with environments). Rendering the template: the
     # organization (read-only), the autocomplete fields' chosen values: last commit, last deploy,
     # whose name, when empty, is "<release> to <environment>" (2 more). The health section
-    # (8): the organization's environments, health_data without a series (the rollups:
-    # counters and project sessions in one UNION ALL; users, project users, durations), the
-    # chart's buckets, the adoption rows, the deploys for the chart's marks.
-    with django_assert_num_queries(21):
+    # (6): the organization's environments, health_data without a series (the rollups:
+    # counters and project sessions in one UNION ALL; users, project users and durations in
+    # another), the chart's buckets, the adoption rows, the deploys for the chart's marks.
+    with django_assert_num_queries(19):
         response = staff_client.get(path)
 
     assert response.status_code == 200
@@ -452,10 +452,10 @@ def test_release_changelist_query_count_is_pinned(staff_client, org, django_asse
     # filters' choices (2), the environment filter's (1); the count of the filtered list
     # and of all releases (2); the page (with organizations) and its projects (prefetch,
     # with their organizations); the page's health: health_data without a series (the
-    # rollups: counters and project sessions in one UNION ALL; users, project users,
-    # durations: 4), the projects' main environments, the adoption rows. Rendering: the date
-    # hierarchy's bounds and days (2).
-    with django_assert_num_queries(17):
+    # rollups: counters and project sessions in one UNION ALL; users, project users and
+    # durations in another: 2), the projects' main environments, the adoption rows. Rendering:
+    # the date hierarchy's bounds and days (2).
+    with django_assert_num_queries(15):
         response = staff_client.get(reverse("admin:releases_release_changelist"))
 
     assert response.status_code == 200

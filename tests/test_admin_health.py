@@ -260,8 +260,8 @@ def test_compare_page_query_count_is_pinned(staff_client, sdk, org, django_asser
     # Session, user; the project (with its organization); the count of its releases and the
     # page (one more: the release before the last shown); health_data with the 14-day series
     # (the rollups: counters, project sessions and series in one UNION ALL; users, project
-    # users, durations: 4); the main environment; the adoption rows.
-    with django_assert_num_queries(11):
+    # users and durations in another: 2); the main environment; the adoption rows.
+    with django_assert_num_queries(9):
         response = staff_client.get(path)
 
     assert response.status_code == 200

@@ -762,10 +762,10 @@ def test_query_count_is_pinned(api_client, org, project, release, django_assert_
     # whether the caller sees one of its projects), 4 the project (accessible and linked),
     # 5 session bounds, 6 prev/next/first/last (four subqueries of one statement), 7 release
     # projects and environment rows (one UNION ALL), 8 commit releases, 9 pull requests,
-    # 10 commit authors, 11 member users with their addresses (one join), 12-15 health (12 the
-    # rollups: counters, project sessions and the series in one UNION ALL; 13 users,
-    # 14 project users, 15 durations). A read opens no transaction: no savepoints.
-    with django_assert_num_queries(15):
+    # 10 commit authors, 11 member users with their addresses (one join), 12-13 health (12 the
+    # rollups: counters, project sessions and the series in one UNION ALL; 13 users, project
+    # users and durations in one UNION ALL). A read opens no transaction: no savepoints.
+    with django_assert_num_queries(13):
         api_client.get(path)
 
 

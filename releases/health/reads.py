@@ -89,11 +89,11 @@ def empty_series(query: HealthQuery, now: datetime) -> list[tuple[int, int]]:
 # k = floor((total - 1) * q) and k + 1 (docs/health.md §1.3). Integer arithmetic only, so
 # the same SQL runs on PostgreSQL and SQLite.
 _PERCENTILE_SQL = """
-SELECT project_id, release_id, MAX(total),
-       MIN(CASE WHEN cum > (total - 1) / 2 THEN duration_ms END),
-       MIN(CASE WHEN cum > (total - 1) / 2 + 1 THEN duration_ms END),
-       MIN(CASE WHEN cum > (total - 1) * 9 / 10 THEN duration_ms END),
-       MIN(CASE WHEN cum > (total - 1) * 9 / 10 + 1 THEN duration_ms END)
+SELECT project_id, release_id, MAX(total) AS total,
+       MIN(CASE WHEN cum > (total - 1) / 2 THEN duration_ms END) AS p50_low,
+       MIN(CASE WHEN cum > (total - 1) / 2 + 1 THEN duration_ms END) AS p50_high,
+       MIN(CASE WHEN cum > (total - 1) * 9 / 10 THEN duration_ms END) AS p90_low,
+       MIN(CASE WHEN cum > (total - 1) * 9 / 10 + 1 THEN duration_ms END) AS p90_high
 FROM (
     SELECT project_id, release_id, duration_ms,
            CAST(SUM(n) OVER (PARTITION BY project_id, release_id ORDER BY duration_ms)
@@ -105,14 +105,10 @@ GROUP BY project_id, release_id
 """
 
 
-def duration_percentiles(
-    rows: QuerySet[SessionDuration],
-) -> dict[tuple[int, int], tuple[float, float]]:
-    """``(p50, p90)`` in seconds per (project id, release id) of the duration rows given.
-
-    Linear interpolation at ``(n - 1)·q`` over every exited session, as if each duration
-    were listed ``count`` times; one query, one row per pair.
-    """
+def _percentile_sql(rows: QuerySet[SessionDuration]) -> tuple[str, tuple[Any, ...]]:
+    """The query of ``(project_id, release_id, total, p50_low, p50_high, p90_low,
+    p90_high)`` over the duration rows given: one row per pair, as if each duration were listed
+    ``count`` times."""
     counted = (
         rows.values("project_id", "release_id", "duration_ms")
         .annotate(n=Sum("count"))
@@ -120,22 +116,14 @@ def duration_percentiles(
         .order_by()
     )
     sql, params = counted.query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(_PERCENTILE_SQL.format(rows=sql), params)
-        found = cursor.fetchall()
+    return _PERCENTILE_SQL.format(rows=sql), params
 
-    def interpolate(total: int, q: Fraction, low: int, high: int | None) -> float:
-        fraction = (total - 1) * q % 1  # exact, like the integer division in the SQL
-        value = low if not fraction or high is None else low + (high - low) * fraction
-        return float(value / 1000)
 
-    return {
-        (project_id, release_id): (
-            interpolate(total, Fraction(1, 2), p50_low, p50_high),
-            interpolate(total, Fraction(9, 10), p90_low, p90_high),
-        )
-        for project_id, release_id, total, p50_low, p50_high, p90_low, p90_high in found
-    }
+def _interpolate(total: int, q: Fraction, low: int, high: int | None) -> float:
+    """Linear interpolation at ``(total - 1)·q`` between two order statistics, in seconds."""
+    fraction = (total - 1) * q % 1  # exact, like the integer division in the SQL
+    value = low if not fraction or high is None else low + (high - low) * fraction
+    return float(value / 1000)
 
 
 def _ratio_percent(part: int | None, whole: int | None) -> float | None:
@@ -157,8 +145,8 @@ SessionHour = tuple[int, int, datetime, int | None]  # project id, release id, h
 def health_data(
     pairs: Iterable[Pair], query: HealthQuery, now: datetime
 ) -> dict[Pair, ReleaseHealth]:
-    """The health of every ``(project_id, release_id)`` pair of a page, in four queries (the
-    rollups, users per pair, project users, durations; a users series adds one).
+    """The health of every ``(project_id, release_id)`` pair of a page, in two queries (the
+    rollups; users per pair, project users and durations; a users series adds one).
 
     Fields, formulas and null rules: docs/health.md §1 and docs/decisions.md.
     """
@@ -173,44 +161,23 @@ def health_data(
     day_start = hour_of(now - DAY)
     fallback_start = hour_of(now - HAS_DATA_FALLBACK)
     in_summary = Q(hour__gte=summary_start)
-    pair_key = ("project_id", "release_id")
-
-    def by_pair(rows: Iterable[dict[str, Any]]) -> dict[Pair, dict[str, Any]]:
-        return {(row["project_id"], row["release_id"]): row for row in rows}
 
     # 1, 2 and 6 (a sessions series): one statement over the rollups (:func:`_rollups`).
     counters, project_sessions, session_hours = _rollups(query, now, projects, releases, env)
-    # 3. Distinct users per pair: each did counts when its last (crashed) hour is in the window.
-    users = by_pair(
+    # 3, 4 and 5: users per pair, project users, durations: one statement (:func:`_people`).
+    users, project_users, durations = _people(
         SessionUserSeen.objects.filter(
             env,
             project_id__in=projects,
             release_id__in=releases,
             last_hour__gte=min(summary_start, day_start),
-        )
-        .values(*pair_key)
-        .annotate(
-            n_users=Count("did", distinct=True, filter=Q(last_hour__gte=summary_start)),
-            n_crashed_users=Count(
-                "did", distinct=True, filter=Q(last_crashed_hour__gte=summary_start)
-            ),
-            n_users_24h=Count("did", distinct=True, filter=Q(last_hour__gte=day_start)),
-        )
-        .order_by()
-    )
-    # 4. Distinct users per project (across releases), last 24 h.
-    project_users = dict(
-        ProjectUserSeen.objects.filter(env, project_id__in=projects, last_hour__gte=day_start)
-        .values("project_id")
-        .annotate(total=Count("did", distinct=True))
-        .values_list("project_id", "total")
-        .order_by()
-    )
-    # 5. Duration percentiles of exited sessions per pair, computed in the database.
-    durations = duration_percentiles(
+        ),
+        ProjectUserSeen.objects.filter(env, project_id__in=projects, last_hour__gte=day_start),
         SessionDuration.objects.filter(
             env, in_summary, project_id__in=projects, release_id__in=releases
-        )
+        ),
+        summary_start=summary_start,
+        day_start=day_start,
     )
     # 6. The stats series.
     series = _stats(wanted, query, now, projects, releases, env, session_hours)
@@ -220,10 +187,10 @@ def health_data(
         health = ReleaseHealth(series=series.get(pair) or empty_series(query, now))
         row = counters.get(pair)
         if row is not None:
-            user_row = users.get(pair) or {}
+            n_users, n_crashed_users, n_users_24h = users.get(pair, (0, 0, 0))
             sessions = row["n_sessions"] or 0
             crashed = row["n_crashed"] or 0
-            total_users = user_row.get("n_users") or 0
+            total_users = n_users or 0
             fatal = crashed + (row["n_abnormal"] or 0) + (row["n_unhandled"] or 0)
             health.total_sessions = sessions or None
             health.total_users = total_users or None
@@ -231,14 +198,12 @@ def health_data(
             health.sessions_errored = max(0, (row["n_errored"] or 0) - fatal)
             health.crash_free_sessions = 100 - crashed / sessions * 100 if sessions else None
             health.crash_free_users = (
-                100 - (user_row.get("n_crashed_users") or 0) / total_users * 100
-                if total_users
-                else None
+                100 - (n_crashed_users or 0) / total_users * 100 if total_users else None
             )
             health.duration_p50, health.duration_p90 = durations.get(pair, (None, None))
             # Any stored data: the 24 h group is made of ints (docs/decisions.md).
             health.total_sessions_24h = row["n_sessions_24h"] or 0
-            health.total_users_24h = user_row.get("n_users_24h") or 0
+            health.total_users_24h = n_users_24h or 0
             health.total_project_sessions_24h = project_sessions.get(pair[0]) or 0
             health.total_project_users_24h = project_users.get(pair[0]) or 0
             health.adoption = _ratio_percent(health.total_users_24h, health.total_project_users_24h)
@@ -250,6 +215,75 @@ def health_data(
             )
         result[pair] = health
     return result
+
+
+_USERS, _PROJECT_USERS, _DURATIONS = 0, 1, 2
+
+
+def _people(
+    seen: QuerySet[SessionUserSeen],
+    project_seen: QuerySet[ProjectUserSeen],
+    durations: QuerySet[SessionDuration],
+    *,
+    summary_start: datetime,
+    day_start: datetime,
+) -> tuple[dict[Pair, tuple[int, int, int]], dict[int, int], dict[Pair, tuple[float, float]]]:
+    """Users, project users and duration percentiles, in one ``UNION ALL`` statement:
+
+    1. per pair, the distinct users of the summary window, its crashed users and the users of
+       the last 24 h (each did counts when its last, or last crashed, hour is in the window);
+    2. per project, the distinct users of the last 24 h (across releases);
+    3. per pair, the order statistics that p50 and p90 interpolate between.
+
+    Each arm is aggregated in the database; the first column says which arm a row is of.
+    """
+    users_sql, users_params = (
+        seen.values("project_id", "release_id")
+        .annotate(
+            n_users=Count("did", distinct=True, filter=Q(last_hour__gte=summary_start)),
+            n_crashed=Count("did", distinct=True, filter=Q(last_crashed_hour__gte=summary_start)),
+            n_day=Count("did", distinct=True, filter=Q(last_hour__gte=day_start)),
+        )
+        .values_list("project_id", "release_id", "n_users", "n_crashed", "n_day")
+        .order_by()
+        .query.sql_with_params()
+    )
+    project_sql, project_params = (
+        project_seen.values("project_id")
+        .annotate(total=Count("did", distinct=True))
+        .values_list("project_id", "total")
+        .order_by()
+        .query.sql_with_params()
+    )
+    durations_sql, durations_params = _percentile_sql(durations)
+    # Our own subqueries and column names; values are parameters. Typed NULLs, so that
+    # PostgreSQL matches every arm's columns.
+    null = "CAST(NULL AS BIGINT)"
+    sql = (
+        f"SELECT {_USERS}, u.project_id, u.release_id, u.n_users, u.n_crashed, u.n_day, "  # noqa: S608
+        f"{null}, {null} FROM ({users_sql}) AS u "
+        f"UNION ALL SELECT {_PROJECT_USERS}, p.project_id, {null}, p.total, {null}, {null}, "
+        f"{null}, {null} FROM ({project_sql}) AS p "
+        f"UNION ALL SELECT {_DURATIONS}, d.project_id, d.release_id, d.total, d.p50_low, "
+        f"d.p50_high, d.p90_low, d.p90_high FROM ({durations_sql}) AS d"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*users_params, *project_params, *durations_params])
+        rows = cursor.fetchall()
+    users: dict[Pair, tuple[int, int, int]] = {}
+    project_users: dict[int, int] = {}
+    percentiles: dict[Pair, tuple[float, float]] = {}
+    for arm, project_id, release_id, first, second, third, fourth, fifth in rows:
+        if arm == _USERS:
+            users[project_id, release_id] = (first, second, third)
+        elif arm == _PROJECT_USERS:
+            project_users[project_id] = first
+        else:
+            percentiles[project_id, release_id] = (
+                _interpolate(first, Fraction(1, 2), second, third),
+                _interpolate(first, Fraction(9, 10), fourth, fifth),
+            )
+    return users, project_users, percentiles
 
 
 _COUNTERS, _PROJECT_SESSIONS, _SESSION_HOURS = 0, 1, 2
