@@ -7,6 +7,9 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from random import Random
+from typing import Any
+
+from django.core.management.base import CommandError
 
 
 def _ts(moment: datetime) -> str:
@@ -32,3 +35,16 @@ def sdk_envelope(rng: Random, release: str, count: int, now: datetime) -> bytes:
         header = json.dumps({"type": "session", "length": len(payload)}).encode()
         lines += [header, payload]
     return gzip.compress(b"\n".join(lines))
+
+
+def post_in_process(client: Any, project_id: int, auth: str, body: bytes) -> None:
+    """Post one gzip envelope through Django's test client; anything but 200 stops the run."""
+    response = client.post(
+        f"/api/{project_id}/envelope/",
+        data=body,
+        content_type="application/x-sentry-envelope",
+        HTTP_X_SENTRY_AUTH=auth,
+        HTTP_CONTENT_ENCODING="gzip",
+    )
+    if response.status_code != 200:
+        raise CommandError(f"POST failed: {response.status_code} {response.content!r}")

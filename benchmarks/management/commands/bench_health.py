@@ -18,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import ApiToken, User
-from benchmarks.envelopes import sdk_envelope
+from benchmarks.envelopes import post_in_process, sdk_envelope
 from releases.models import Project, SessionRollup, SessionUser
 
 
@@ -115,15 +115,7 @@ class Command(BaseCommand):
             ]
             started = time.perf_counter()
             for body in bodies:
-                response = client.post(
-                    f"/api/{project.pk}/envelope/",
-                    data=body,
-                    content_type="application/x-sentry-envelope",
-                    HTTP_X_SENTRY_AUTH=auth,
-                    HTTP_CONTENT_ENCODING="gzip",
-                )
-                if response.status_code != 200:
-                    raise CommandError(f"POST failed: {response.status_code} {response.content!r}")
+                post_in_process(client, project.pk, auth, body)
             elapsed = time.perf_counter() - started
             sessions = len(bodies) * per
             self.stdout.write(

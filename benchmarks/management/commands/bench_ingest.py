@@ -25,7 +25,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from benchmarks.envelopes import sdk_envelope
+from benchmarks.envelopes import post_in_process, sdk_envelope
 from releases.models import Project, SessionRollup
 
 
@@ -64,15 +64,7 @@ class Command(BaseCommand):
         ]
 
         def post(body: bytes) -> None:
-            response = client.post(
-                f"/api/{project.pk}/envelope/",
-                data=body,
-                content_type="application/x-sentry-envelope",
-                HTTP_X_SENTRY_AUTH=auth,
-                HTTP_CONTENT_ENCODING="gzip",
-            )
-            if response.status_code != 200:
-                raise CommandError(f"POST failed: {response.status_code} {response.content!r}")
+            post_in_process(client, project.pk, auth, body)
 
         for body in bodies[:releases]:  # warm up: the releases exist, caches are filled
             post(body)
