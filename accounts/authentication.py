@@ -13,6 +13,7 @@ import copy
 import json
 import logging
 import time
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -109,12 +110,24 @@ def _per_request(token: ApiToken) -> ApiToken:
     return mine
 
 
+#: What a caller of :func:`check_known_token` may have read in the same statement: for a known
+#: token, a key of its own and a query (SQL, parameters), or None.
+AlsoRead = Callable[[ApiToken], tuple[Any, str, Sequence[Any]] | None]
+
+
 def check_known_token(
-    request: HttpRequest, address: str, block_rate: ratelimits.Rate | None
+    request: HttpRequest,
+    address: str,
+    block_rate: ratelimits.Rate | None,
+    also: AlsoRead | None = None,
 ) -> ratelimits.Guarded | None:
     """For a token this process knows, on the database store: one statement that checks the
     token is still valid, reads the failed authentications of ``address`` (``block_rate``:
     none, never blocked) and counts both API limits (``ratelimits.hit_many_if``).
+
+    ``also`` adds a query of the caller's to the statement (the view's organization: see
+    ``config.ratelimit``); when the token is valid, its key and row are the request's
+    ``known_token_also``.
 
     None when it does not apply (no known token, or the cache store): the caller checks the
     block itself. When the token is valid and the address not blocked, the request carries the
@@ -129,6 +142,7 @@ def check_known_token(
     if known is None:
         return None
     user = known.user
+    extra = also(known) if also is not None else None
     guard = ratelimits.hit_many_if(
         api_limits(f"token:{known.pk}", address),
         condition=(
@@ -145,12 +159,15 @@ def check_known_token(
             ],
         ),
         unless_blocked=(ratelimits.AUTH_FAILURES, address, block_rate),
+        also=extra[1:] if extra is not None else None,
     )
     if guard.blocked is None and not guard.condition:
         known_tokens.forget()  # revoked, deleted or changed by another process
     elif guard.blocked is None:
         request.known_token = _per_request(known)  # type: ignore[attr-defined]
         request.api_limit_waits = guard.waits  # type: ignore[attr-defined]
+        if extra is not None:
+            request.known_token_also = (extra[0], guard.also)  # type: ignore[attr-defined]
     return guard
 
 

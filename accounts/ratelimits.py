@@ -127,11 +127,13 @@ def in_database() -> bool:
 @dataclass(frozen=True)
 class Guarded:
     """What :func:`hit_many_if` found: whether the condition held, the wait of the block (or
-    None), and per scope of ``limits`` the wait (None: under the limit, or not counted)."""
+    None), per scope of ``limits`` the wait (None: under the limit, or not counted), and the
+    row of the ``also`` query (None without one)."""
 
     condition: bool
     blocked: int | None
     waits: dict[str, int | None]
+    also: tuple[Any, ...] | None = None
 
 
 _GUARDED = (
@@ -142,8 +144,8 @@ _GUARDED = (
     "WHERE guard.ok AND COALESCE(guard.failures, 0) < %s ORDER BY 1, 2 "
     "ON CONFLICT (key, window_start) DO UPDATE SET count = {table}.count + 1 "
     "RETURNING key, window_start, count) "
-    "SELECT guard.ok, guard.failures, hit.key, hit.window_start, hit.count "
-    "FROM guard LEFT JOIN hit ON TRUE"
+    "SELECT guard.ok, guard.failures, hit.key, hit.window_start, hit.count{also_columns} "
+    "FROM guard LEFT JOIN hit ON TRUE{also_join}"
 )
 
 
@@ -152,11 +154,16 @@ def hit_many_if(
     *,
     condition: tuple[str, Sequence[Any]],
     unless_blocked: tuple[str, str, Rate | None],
+    also: tuple[str, Sequence[Any]] | None = None,
 ) -> Guarded:
     """:func:`hit_many` in the same statement as two checks that come first: the ``blocked``
     check of ``unless_blocked`` (no rate: never blocked) and ``condition``, an SQL boolean
     expression with its parameters (the caller's own check, such as a key's validity).
     Nothing is counted unless the condition holds and the address is not blocked.
+
+    ``also`` is a query of the caller's (SQL and parameters; at most one row, whose first
+    column is never NULL) read in the same statement: its row is ``Guarded.also``, NULLs when
+    it found none. It is read whatever the checks find; using it is the caller's decision.
 
     One statement; the database store only (:func:`in_database`).
     """
@@ -173,6 +180,8 @@ def hit_many_if(
         table=table,
         # No limit configured: an empty set of windows, so that only the checks run.
         rows=", ".join(["(%s, %s::bigint)"] * len(windows)) or "(NULL, NULL::bigint) LIMIT 0",
+        also_columns=", also.*" if also else "",
+        also_join=f" LEFT JOIN ({also[0]}) AS also ON TRUE" if also else "",
     )
     params = [
         *condition_params,
@@ -180,13 +189,14 @@ def hit_many_if(
         block_start,
         *(value for window in windows for value in window),
         block_rate.limit if block_rate else 2**62,
+        *(also[1] if also else ()),
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     ok, failures = bool(rows[0][0]), rows[0][1]
     blocked = block_remaining if block_rate and (failures or 0) >= block_rate.limit else None
-    counts = {(key, start): count for _, _, key, start, count in rows if key is not None}
+    counts = {(key, start): count for _, _, key, start, count, *_ in rows if key is not None}
     waits: dict[str, int | None] = {}
     for window, (scope, limit, remaining) in windows.items():
         over = counts.get(window, 0) > limit.limit
@@ -194,7 +204,7 @@ def hit_many_if(
     if counts and random.randrange(PRUNE_ONE_IN) == 0:  # noqa: S311 - not for security
         oldest = min(start for _, start in windows)
         RateLimitWindow.objects.filter(window_start__lt=oldest - 86400).delete()
-    return Guarded(ok, blocked, waits)
+    return Guarded(ok, blocked, waits, tuple(rows[0][5:]) if also else None)
 
 
 def count(scope: str, ident: str, rate: Rate) -> int:

@@ -5,7 +5,8 @@ The envelope endpoint checks the block itself once it has read the body
 (``releases.health.envelope``), so that a slow client holds no database connection. On the
 database store, a bearer token this process already knows is checked in the same statement as
 the block, which also counts both API rate limits (``accounts.authentication.check_known_token``;
-DRF's throttle then only decides, in its usual place).
+DRF's throttle then only decides, in its usual place) and reads the URL's organization for the
+view.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from django.http import HttpRequest, HttpResponseBase, JsonResponse
 
 from accounts import ratelimits
 from accounts.authentication import check_known_token
+from releases.api.base import early_organization
 
 from .errors import database_unavailable, is_api_path, unavailable_response
 
@@ -63,9 +65,13 @@ class RateLimitMiddleware:
         self, request: HttpRequest, address: str, rate: ratelimits.Rate | None
     ) -> int | None:
         """The wait of a blocked address, or None. With a token this process knows (database
-        store), in the one statement that also checks the token and counts the API's rate
-        limits (``authentication.check_known_token``); else a read of its own."""
-        guard = check_known_token(request, address, rate)
+        store), in the one statement that also checks the token, counts the API's rate
+        limits and reads the URL's organization (``authentication.check_known_token``,
+        ``releases.api.base.early_organization``); else a read of its own."""
+        path = request.path_info
+        guard = check_known_token(
+            request, address, rate, also=lambda token: early_organization(path, token)
+        )
         if guard is not None:
             return guard.blocked
         return ratelimits.blocked(SCOPE, address, rate) if rate is not None else None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -111,29 +111,27 @@ def _from_db(values: tuple[Any, ...]) -> list[Any]:
     return converted
 
 
-def find_organization(
-    *, pk: int | None = None, slug: str | None = None, user: Any = None
-) -> tuple[Organization | None, OrganizationMember | None]:
-    """The organization of that id or slug, with its ``change_stamp`` (``stamps.py``), and
-    ``user``'s membership in it (None for anonymous callers and non-members).
-
-    Every API request resolves its organization here, so it is one plain statement: the ORM's
-    version of the same join (a FilteredRelation and a subquery) took 3.6 ms a call, this one
-    0.9 ms (docs/performance.md §2.2).
+def organization_statement(
+    *, pk: int | None = None, slug: str | None = None, user_id: int | None = None
+) -> tuple[str, list[Any]]:
+    """The statement of :func:`find_organization`: SQL and parameters (``user_id``: the caller
+    whose membership it joins, None for none). Its row is read by :func:`organization_from_row`.
     """
-    signed_in = user is not None and user.is_authenticated
     column, value = ("id", pk) if pk is not None else ("slug", slug)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _organization_query(connection.vendor, column, signed_in),
-            [user.pk, value] if signed_in else [value],
-        )
-        row = cursor.fetchone()
-    if row is None:
+    sql = _organization_query(connection.vendor, column, user_id is not None)
+    return sql, [user_id, value] if user_id is not None else [value]
+
+
+def organization_from_row(
+    row: Sequence[Any] | None, user: Any = None
+) -> tuple[Organization | None, OrganizationMember | None]:
+    """The organization and ``user``'s membership from a row of :func:`organization_statement`
+    (None, or NULLs as a LEFT JOIN gives them: no such organization)."""
+    if row is None or row[0] is None:
         return None, None
     count = len(_ORGANIZATION_FIELDS)
     organization = Organization.from_db(
-        connection.alias, [f.attname for f in _ORGANIZATION_FIELDS], _from_db(row[:count])
+        connection.alias, [f.attname for f in _ORGANIZATION_FIELDS], _from_db(tuple(row[:count]))
     )
     organization.change_stamp, member_id, role = row[count:]  # type: ignore[attr-defined]
     if member_id is None:
@@ -146,6 +144,24 @@ def find_organization(
     )
     member.organization, member.user = organization, user
     return organization, member
+
+
+def find_organization(
+    *, pk: int | None = None, slug: str | None = None, user: Any = None
+) -> tuple[Organization | None, OrganizationMember | None]:
+    """The organization of that id or slug, with its ``change_stamp`` (``stamps.py``), and
+    ``user``'s membership in it (None for anonymous callers and non-members).
+
+    Every API request resolves its organization here, so it is one plain statement: the ORM's
+    version of the same join (a FilteredRelation and a subquery) took 3.6 ms a call, this one
+    0.9 ms (docs/performance.md §2.2).
+    """
+    signed_in = user is not None and user.is_authenticated
+    sql, params = organization_statement(pk=pk, slug=slug, user_id=user.pk if signed_in else None)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return organization_from_row(row, user)
 
 
 #: ``access_for``'s ``member`` when the caller's membership is still to be looked up.

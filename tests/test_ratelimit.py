@@ -20,7 +20,7 @@ from accounts.authentication import known_tokens
 from accounts.models import ApiToken, RateLimitWindow, User
 from releases.models import IssueGroup
 from tests.envelopes import envelope, event, item, post_envelope
-from tests.factories import UserFactory
+from tests.factories import OrganizationFactory, UserFactory, create_token
 from tests.test_sdk import run_sdk
 
 pytestmark = pytest.mark.django_db
@@ -136,23 +136,66 @@ def database_store(settings):
     settings.RATELIMIT_STORE = "database"
 
 
-def test_a_known_token_costs_one_statement_before_the_view(
+def test_a_known_token_costs_one_statement_in_all_for_a_cached_answer(
     api_client, org, database_store, settings, django_assert_num_queries
 ):
     settings.RELEASE_CACHE_SECONDS = 300
     assert api_client.get(RELEASES).status_code == 200  # learns the token, caches the answer
 
-    # 1 the token still valid (row, expiry, owner, scopes, user active), the address's failed
-    # authentications and both rate limits (token, address) counted: one statement;
-    # 2 the organization with its change stamp and the caller's membership. The answer is
+    # One statement: the token still valid (row, expiry, owner, scopes, user active), the
+    # address's failed authentications, both rate limits (token, address) counted, and the
+    # URL's organization with its change stamp and the caller's membership. The answer is
     # the cached one; last_used was recorded by the first request, less than a minute ago.
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(1):
         response = api_client.get(RELEASES)
 
     assert response.status_code == 200, response.content
     counts = dict(RateLimitWindow.objects.values_list("key", "count"))
     assert sorted(counts.values()) == [2, 2]
     assert sorted(key.split(":")[0] for key in counts) == ["api_address", "api_token"]
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/api/0/organizations/acme/releases/", 200),
+        ("/api/0/organizations/{id}/releases/", 200),  # by numeric id
+        ("/api/0/organizations/nowhere/releases/", 404),
+        ("/api/0/organizations/0123/releases/", 404),  # not an id, not a slug
+        ("/api/0/organizations/other/releases/", 403),  # exists; the caller is no member
+        ("/api/0/projects/acme/backend/releases/", 200),
+    ],
+)
+def test_the_organization_read_with_a_known_token_answers_as_its_own_query_does(
+    api_client, org, project, database_store, path, status
+):
+    OrganizationFactory(slug="other")
+    path = path.format(id=org.pk)
+    assert api_client.get(RELEASES).status_code == 200  # learns the token
+
+    with CaptureQueriesContext(connection) as queries:
+        response = api_client.get(path)
+
+    assert response.status_code == status, response.content
+    # The organization was read in the token's statement, not by a query of its own.
+    assert not any('"accounts_organization" o' in q["sql"] for q in queries[1:])
+
+
+def test_an_organization_token_reads_its_organization_with_its_check(org, database_store):
+    client = APIClient()
+    client.credentials(
+        HTTP_AUTHORIZATION=f"Bearer {create_token(organization=org, scopes=['org:ci'])}"
+    )
+    OrganizationFactory(slug="other")
+    assert client.get(RELEASES).status_code == 200  # learns the token
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(RELEASES).status_code == 200
+    response = client.get("/api/0/organizations/other/releases/")
+
+    assert not any('"accounts_organization" o' in q["sql"] for q in queries[1:])
+    assert response.status_code == 403, response.content
+    assert response.json() == {"detail": "This organization token belongs to another organization."}
 
 
 def test_a_token_revoked_by_another_process_is_refused_at_once(api_client, org, database_store):

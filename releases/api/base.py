@@ -3,6 +3,7 @@ the URL that the caller may see."""
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from typing import Any
 
@@ -25,26 +26,63 @@ from ..access import (
     find_projects,
     is_id,
     is_number,
+    organization_from_row,
+    organization_statement,
     refusal,
 )
 from ..models import Project, Release, ReleaseProject, ReleaseQuerySet
 from .errors import ResourceNotFound
 
 
+def _lookup(id_or_slug: str) -> dict[str, Any] | None:
+    """``find_organization``'s arguments for a URL's numeric id or slug (slugs are never purely
+    numeric), or None when it can name no organization."""
+    if not is_number(id_or_slug):
+        return {"slug": id_or_slug}
+    return {"pk": int(id_or_slug)} if is_id(id_or_slug) else None
+
+
 def get_organization_or_404(
-    id_or_slug: str, user: Any = None
+    id_or_slug: str, user: Any = None, early: tuple[Any, Any] | None = None
 ) -> tuple[Organization, OrganizationMember | None]:
-    """An organization by numeric id or by slug (slugs are never purely numeric), with its
-    ``change_stamp`` and ``user``'s membership in it (None when not a member), in one query."""
-    if is_number(id_or_slug) and not is_id(id_or_slug):
-        raise ResourceNotFound()
-    if is_number(id_or_slug):
-        organization, member = find_organization(pk=int(id_or_slug), user=user)
+    """An organization by numeric id or by slug, with its ``change_stamp`` and ``user``'s
+    membership in it (None when not a member), in one query, or in none when ``early`` (the
+    request's ``known_token_also``, :func:`early_organization`) holds its row already."""
+    lookup = _lookup(id_or_slug)
+    user_id = user.pk if user is not None and user.is_authenticated else None
+    if lookup is None:
+        organization, member = None, None
+    elif early is not None and early[0] == (id_or_slug, user_id):
+        organization, member = organization_from_row(early[1], user)
     else:
-        organization, member = find_organization(slug=id_or_slug, user=user)
+        organization, member = find_organization(**lookup, user=user)
     if organization is None:
         raise ResourceNotFound()
     return organization, member
+
+
+_ORGANIZATION_IN_PATH = re.compile(r"^/api/0/(?:organizations|projects)/([^/\x00]+)/")
+
+
+def early_organization(path: str, token: ApiToken) -> tuple[Any, str, list[Any]] | None:
+    """For a token the process knows, the organization statement of an API path under
+    ``organizations/`` or ``projects/``, with its key, to be read in the statement that checks
+    the token (``accounts.authentication.check_known_token``, from ``config.ratelimit``): a
+    cached answer then costs one statement in all (docs/performance.md §2.2).
+
+    The key is what :func:`get_organization_or_404` compares before it uses the row: the
+    URL's organization and the user whose membership was joined, so a path this guesses
+    wrong, or a view that asks for another organization, reads its own.
+    """
+    match = _ORGANIZATION_IN_PATH.match(path)
+    if match is None:
+        return None
+    id_or_slug = match[1]
+    user_id = None if token.kind == ApiToken.Kind.ORGANIZATION else token.user_id
+    lookup = _lookup(id_or_slug)
+    if lookup is None:
+        return None
+    return ((id_or_slug, user_id), *organization_statement(**lookup, user_id=user_id))
 
 
 def _has_nul(value: Any) -> bool:
@@ -74,7 +112,10 @@ class OrganizationEndpoint(APIView):
         # An organization token's access never depends on a membership: no join for it.
         org_token = token is not None and token.kind == ApiToken.Kind.ORGANIZATION
         user = None if org_token else self.request.user
-        return get_organization_or_404(self.kwargs["organization_id_or_slug"], user)
+        early = getattr(self.request._request, "known_token_also", None)
+        if self.request.auth is not getattr(self.request._request, "known_token", None):
+            early = None  # read for another token than the one that authenticated
+        return get_organization_or_404(self.kwargs["organization_id_or_slug"], user, early)
 
     @cached_property
     def organization(self) -> Organization:
