@@ -113,6 +113,14 @@ if DB_POOL_MAX_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.po
         "max_size": DB_POOL_MAX_SIZE,
         "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
     }
+# PostgreSQL: a statement a connection has run this many times becomes a prepared statement,
+# so that the server stops parsing and planning it on every request (docs/performance.md §2.2).
+# 0 turns it off, as a connection pooler in transaction mode (PgBouncer) needs.
+DB_PREPARE_THRESHOLD = env.int("DB_PREPARE_THRESHOLD", default=5)
+if DB_PREPARE_THRESHOLD and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        server_side_binding=True, prepare_threshold=DB_PREPARE_THRESHOLD
+    )
 SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
 # Seconds a SQLite write waits for the write lock before the request answers 503.
 SQLITE_BUSY_TIMEOUT = env.float("SQLITE_BUSY_TIMEOUT", default=5.0)
