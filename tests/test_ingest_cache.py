@@ -55,7 +55,8 @@ def test_a_known_key_release_and_environment_cost_six_statements(
 
     # 1 the key's validity, the address's failed authentications and both rate limits;
     # 2 BEGIN; 3 delivery keys and errored sessions; 4 rollups, users per hour, users seen
-    # per release and per project, durations; 5 the organization's change stamp; 6 COMMIT.
+    # per release and environment and per release (each with its counts by latest hour) and
+    # per project, durations; 5 the organization's change stamp; 6 COMMIT.
     # (Adoption ran for the first envelope: its throttle is known, not read.)
     with django_assert_num_queries(6):
         response = post_envelope(client, project, body, auth=False, HTTP_X_SENTRY_AUTH=header)

@@ -18,10 +18,13 @@ from releases.models import (
     IngestOutcome,
     ProjectUserSeen,
     Release,
+    ReleaseUserLast,
+    ReleaseUserSeen,
     SessionDuration,
     SessionRollup,
     SessionUpdateKey,
     SessionUser,
+    SessionUserLast,
     SessionUserSeen,
 )
 from tests.envelopes import send_sessions, session
@@ -51,6 +54,9 @@ def add_rows_at(project: Any, release: Release, environment: Environment, hour: 
     ProjectUserSeen.objects.create(
         project=project, environment=environment, did=did, last_hour=hour
     )
+    ReleaseUserSeen.objects.create(project=project, release=release, did=did, last_hour=hour)
+    SessionUserLast.objects.create(**common, users=1)
+    ReleaseUserLast.objects.create(project=project, release=release, hour=hour, users=1)
     ErroredSession.objects.create(project=project, release=release, sid=uuid.uuid4(), hour=hour)
     SessionUpdateKey.objects.create(project=project, key=uuid.uuid4(), received=hour)
     IngestOutcome.objects.create(
@@ -66,6 +72,9 @@ def counts() -> dict[str, int]:
             SessionUser,
             SessionUserSeen,
             ProjectUserSeen,
+            ReleaseUserSeen,
+            SessionUserLast,
+            ReleaseUserLast,
             SessionDuration,
             ErroredSession,
             SessionUpdateKey,
@@ -98,6 +107,9 @@ def test_cleanup_deletes_old_rows_of_every_session_table_and_keeps_recent_ones(
         "SessionUser": 1,
         "SessionUserSeen": 1,
         "ProjectUserSeen": 1,
+        "ReleaseUserSeen": 1,
+        "SessionUserLast": 1,
+        "ReleaseUserLast": 1,
         "SessionDuration": 1,
         "ErroredSession": 1,
         "SessionUpdateKey": 1,
@@ -109,7 +121,9 @@ def test_cleanup_deletes_old_rows_of_every_session_table_and_keeps_recent_ones(
     lines = out.getvalue().splitlines()
     assert "Deleted 1 session rollups" in lines
     assert "Deleted 1 ingest outcomes" in lines
-    assert lines[-1].startswith("Deleted 8 rows older than ")
+    assert "Deleted 1 users by latest hour, all environments" in lines
+    assert "Deleted 0 old crashed hours of release users seen" in lines
+    assert lines[-1].startswith("Deleted 11 rows older than ")
     assert lines[-1].endswith(" (90 days).")
 
 
@@ -122,7 +136,7 @@ def test_cleanup_dry_run_counts_and_deletes_nothing(project, release, environmen
 
     assert counts() == before
     assert "Would delete 1 release users seen" in out.getvalue().splitlines()
-    assert out.getvalue().splitlines()[-1].startswith("Would delete 8 rows older than ")
+    assert out.getvalue().splitlines()[-1].startswith("Would delete 11 rows older than ")
 
 
 def test_cleanup_days_option_and_small_batches(project, release, environment):
@@ -134,20 +148,30 @@ def test_cleanup_days_option_and_small_batches(project, release, environment):
     assert set(counts().values()) == {0}
 
 
-def test_users_seen_recently_keep_their_rows(project, release, environment):
+def test_users_seen_recently_keep_their_rows_and_forget_older_crashes(
+    project, release, environment
+):
     hour = retention_cutoff(now=timezone.now(), days=0)
+    did = uuid.uuid4()
     seen = SessionUserSeen.objects.create(
         project=project,
         release=release,
         environment=environment,
-        did=uuid.uuid4(),
+        did=did,
         last_hour=hour - RECENT,
         last_crashed_hour=hour - OLD,
     )
+    ReleaseUserSeen.objects.create(
+        project=project, release=release, did=did, last_hour=hour - RECENT, last_crashed_hour=hour
+    )
+    out = io.StringIO()
 
-    call_command("cleanup", stdout=io.StringIO())
+    call_command("cleanup", stdout=out)
 
     assert SessionUserSeen.objects.get() == seen
+    assert SessionUserSeen.objects.get().last_crashed_hour is None  # its count is gone
+    assert ReleaseUserSeen.objects.get().last_crashed_hour == hour
+    assert "Deleted 1 old crashed hours of release users seen" in out.getvalue().splitlines()
 
 
 def test_update_keys_go_after_six_days_whatever_the_retention(project):

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from releases.health.sql import insert_new, upsert
-from releases.models import IngestOutcome, ProjectUserSeen, SessionUpdateKey
-from tests.factories import EnvironmentFactory, ProjectFactory
+from releases.health.sql import BATCH, insert_new, upsert
+from releases.health.store import USERS_BY_RELEASE
+from releases.models import (
+    IngestOutcome,
+    ProjectUserSeen,
+    ReleaseUserLast,
+    ReleaseUserSeen,
+    SessionUpdateKey,
+)
+from tests.factories import EnvironmentFactory, ProjectFactory, ReleaseFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -112,3 +120,46 @@ def test_upsert_takes_uuids_as_text_or_objects():
     upsert(ProjectUserSeen, columns, [(project.pk, env.pk, second, NOON)], keys=3)
 
     assert set(ProjectUserSeen.objects.values_list("did", flat=True)) == {first, second}
+
+
+def test_a_tallied_upsert_counts_rows_per_value_of_its_latest_columns():
+    project = ProjectFactory()
+    release = ReleaseFactory(organization=project.organization)
+    columns = ("project_id", "release_id", "did", "last_hour", "last_crashed_hour")
+    hours = [NOON + timedelta(hours=n) for n in range(4)]
+    dids = [uuid.uuid4() for _ in range(BATCH["sqlite"] + 500)]  # two statements on SQLite
+    stored: dict[uuid.UUID, list[datetime | None]] = {}
+
+    def write(rows: list[tuple[uuid.UUID, datetime, datetime | None]]) -> None:
+        upsert(
+            ReleaseUserSeen,
+            columns,
+            [(project.pk, release.pk, *row) for row in rows],
+            keys=3,
+            latest=("last_hour", "last_crashed_hour"),
+            tally=USERS_BY_RELEASE,
+        )
+        for did, hour, crashed in rows:
+            latest = stored.setdefault(did, [hour, crashed])
+            latest[0] = max(latest[0], hour)  # type: ignore[type-var]
+            if crashed is not None and (latest[1] is None or crashed > latest[1]):
+                latest[1] = crashed
+
+    write([(did, hours[n % 2], hours[0] if n % 3 == 0 else None) for n, did in enumerate(dids)])
+    # Later, earlier and equal hours; new crashes, older crashes, none.
+    write(
+        [
+            (did, hours[n % 4], hours[n % 4] if n % 5 == 0 else None)
+            for n, did in enumerate(dids[::2])
+        ]
+    )
+
+    users = Counter(latest[0] for latest in stored.values())
+    crashed = Counter(latest[1] for latest in stored.values() if latest[1] is not None)
+    counted = {
+        hour: (u, c)
+        for hour, u, c in ReleaseUserLast.objects.values_list("hour", "users", "crashed")
+    }
+    assert {h: v for h, v in counted.items() if v != (0, 0)} == {
+        hour: (users[hour], crashed[hour]) for hour in set(users) | set(crashed)
+    }

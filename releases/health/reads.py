@@ -17,6 +17,7 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import (
+    Aggregate,
     BigIntegerField,
     Count,
     DateTimeField,
@@ -27,12 +28,15 @@ from django.db.models import (
     Sum,
     Value,
 )
+from django.db.models.functions import Cast
 
 from ..models import (
     ProjectUserSeen,
+    ReleaseUserLast,
     SessionDuration,
     SessionRollup,
     SessionUser,
+    SessionUserLast,
     SessionUserSeen,
 )
 from .periods import DAY, HAS_DATA_FALLBACK, STATS_PERIODS, hour_of, period_start, stats_buckets
@@ -166,18 +170,11 @@ def health_data(
     counters, project_sessions, session_hours = _rollups(query, now, projects, releases, env)
     # 3, 4 and 5: users per pair, project users, durations: one statement (:func:`_people`).
     users, project_users, durations = _people(
-        SessionUserSeen.objects.filter(
-            env,
-            project_id__in=projects,
-            release_id__in=releases,
-            last_hour__gte=min(summary_start, day_start),
-        ),
+        _users(query, projects, releases, summary_start=summary_start, day_start=day_start),
         ProjectUserSeen.objects.filter(env, project_id__in=projects, last_hour__gte=day_start),
         SessionDuration.objects.filter(
             env, in_summary, project_id__in=projects, release_id__in=releases
         ),
-        summary_start=summary_start,
-        day_start=day_start,
     )
     # 6. The stats series.
     series = _stats(wanted, query, now, projects, releases, env, session_hours)
@@ -217,37 +214,76 @@ def health_data(
     return result
 
 
+def _users(
+    query: HealthQuery,
+    projects: set[int],
+    releases: set[int],
+    *,
+    summary_start: datetime,
+    day_start: datetime,
+) -> QuerySet[Any, Any]:
+    """Per pair, ``(project_id, release_id, users, crashed users, users 24 h)``: the first arm
+    of :func:`_people`, aggregated in the database.
+
+    Every window ends now, so its users are the dids whose latest hour is in it: sums of the
+    counts by latest hour (docs/health.md §9.3), one row per hour and not per user, for all
+    environments (``ReleaseUserLast``) or one (``SessionUserLast``). A did seen in several
+    environments counts once only in their seen rows, so a filter of several environments
+    counts distinct dids there.
+    """
+    start = min(summary_start, day_start)
+    scope = Q(project_id__in=projects, release_id__in=releases)
+    envs = query.environment_ids
+    number = BigIntegerField()
+    if envs is None or len(set(envs)) == 1:
+        in_summary, in_day = Q(hour__gte=summary_start), Q(hour__gte=day_start)
+        counts: QuerySet[Any] = (
+            ReleaseUserLast.objects.filter(scope, hour__gte=start)
+            if envs is None
+            else SessionUserLast.objects.filter(scope, hour__gte=start, environment_id=envs[0])
+        )
+        totals: dict[str, Aggregate] = {
+            "n_users": Sum("users", filter=in_summary),
+            "n_crashed": Sum("crashed", filter=in_summary),
+            "n_day": Sum("users", filter=in_day),
+        }
+    else:
+        counts = SessionUserSeen.objects.filter(_env_q(query), scope, last_hour__gte=start)
+        totals = {
+            "n_users": Count("did", distinct=True, filter=Q(last_hour__gte=summary_start)),
+            "n_crashed": Count(
+                "did", distinct=True, filter=Q(last_crashed_hour__gte=summary_start)
+            ),
+            "n_day": Count("did", distinct=True, filter=Q(last_hour__gte=day_start)),
+        }
+    return (
+        counts.values("project_id", "release_id")
+        # BIGINT on every database: PostgreSQL's SUM of BIGINT is NUMERIC.
+        .annotate(**{name: Cast(value, number) for name, value in totals.items()})
+        .values_list("project_id", "release_id", "n_users", "n_crashed", "n_day")
+        .order_by()
+    )
+
+
 _USERS, _PROJECT_USERS, _DURATIONS = 0, 1, 2
 
 
 def _people(
-    seen: QuerySet[SessionUserSeen],
+    users_per_pair: QuerySet[Any, Any],
     project_seen: QuerySet[ProjectUserSeen],
     durations: QuerySet[SessionDuration],
-    *,
-    summary_start: datetime,
-    day_start: datetime,
 ) -> tuple[dict[Pair, tuple[int, int, int]], dict[int, int], dict[Pair, tuple[float, float]]]:
     """Users, project users and duration percentiles, in one ``UNION ALL`` statement:
 
     1. per pair, the distinct users of the summary window, its crashed users and the users of
-       the last 24 h (each did counts when its last, or last crashed, hour is in the window);
+       the last 24 h (each did counts when its last, or last crashed, hour is in the window):
+       ``users_per_pair``, from :func:`_users`;
     2. per project, the distinct users of the last 24 h (across releases);
     3. per pair, the order statistics that p50 and p90 interpolate between.
 
     Each arm is aggregated in the database; the first column says which arm a row is of.
     """
-    users_sql, users_params = (
-        seen.values("project_id", "release_id")
-        .annotate(
-            n_users=Count("did", distinct=True, filter=Q(last_hour__gte=summary_start)),
-            n_crashed=Count("did", distinct=True, filter=Q(last_crashed_hour__gte=summary_start)),
-            n_day=Count("did", distinct=True, filter=Q(last_hour__gte=day_start)),
-        )
-        .values_list("project_id", "release_id", "n_users", "n_crashed", "n_day")
-        .order_by()
-        .query.sql_with_params()
-    )
+    users_sql, users_params = users_per_pair.query.sql_with_params()
     project_sql, project_params = (
         project_seen.values("project_id")
         .annotate(total=Count("did", distinct=True))

@@ -4,7 +4,9 @@ Releases, commits, deploys, issue groups and adoption stages are kept; only the 
 that grow with traffic are trimmed (Sentry keeps 90 days). Each table is cut by its own time
 column, to the hour (windows are hour-aligned, so a 90-day window still reads every hour it
 starts in). Rows go by primary key, a few thousand per short transaction, so no table is
-locked for long and ingestion goes on meanwhile. See docs/operations.md, "Retention".
+locked for long and ingestion goes on meanwhile. The users' counts by latest hour go last, after
+the seen rows and their old crashed hours (docs/health.md §9.3). See docs/operations.md,
+"Retention".
 """
 
 from __future__ import annotations
@@ -14,16 +16,20 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.db import models, transaction
+from django.db.models import Q
 
 from .. import stamps
 from ..models import (
     ErroredSession,
     IngestOutcome,
     ProjectUserSeen,
+    ReleaseUserLast,
+    ReleaseUserSeen,
     SessionDuration,
     SessionRollup,
     SessionUpdateKey,
     SessionUser,
+    SessionUserLast,
     SessionUserSeen,
 )
 
@@ -47,8 +53,11 @@ def old_rows(*, now: datetime, days: int) -> dict[str, models.QuerySet[Any]]:
         "session rollups": SessionRollup.objects.filter(hour__lt=cutoff),
         "session users": SessionUser.objects.filter(hour__lt=cutoff),
         # Seen rows hold the latest hour of a user: a user seen since the cutoff keeps its row
-        # (and its older last_crashed_hour, which no window after the cutoff reads).
+        # (its older last_crashed_hour is cleared first, see old_crashed_hours).
         "release users seen": SessionUserSeen.objects.filter(last_hour__lt=cutoff),
+        "release users seen, all environments": ReleaseUserSeen.objects.filter(
+            last_hour__lt=cutoff
+        ),
         "project users seen": ProjectUserSeen.objects.filter(last_hour__lt=cutoff),
         "session durations": SessionDuration.objects.filter(hour__lt=cutoff),
         "errored sessions": ErroredSession.objects.filter(hour__lt=cutoff),
@@ -56,6 +65,63 @@ def old_rows(*, now: datetime, days: int) -> dict[str, models.QuerySet[Any]]:
         # Outcomes are per day: a day goes once it ends before the cutoff's day.
         "ingest outcomes": IngestOutcome.objects.filter(day__lt=day),
     }
+
+
+def old_crashed_hours(*, now: datetime, days: int) -> dict[str, models.QuerySet[Any]]:
+    """Per seen table, the rows whose latest crashed hour is before the cutoff: once
+    :func:`old_rows` are gone, the users kept (seen since the cutoff) with an older crash.
+    Retention clears that hour (NULL), then deletes the counts of old hours (:func:`old_counts`).
+
+    The counts by latest hour (docs/health.md §9.3) stay exact for windows that start before
+    the cutoff too (``RETENTION_DAYS`` below 90, and a 90-day window): a crashed hour whose
+    count is deleted must not move that count later (the user's next crash would subtract one
+    from a deleted, hence re-created, row). Cleared, it moves nothing, and the user counts as
+    crashed in no window, as the rollups, which lost the crashed session, agree. Cleared after
+    the seen rows' deletion, which re-checks each row's hour as it deletes: a row an envelope
+    moved past the cutoff meanwhile is kept, and cleared here.
+    """
+    cutoff = retention_cutoff(now=now, days=days)
+    return {
+        "old crashed hours of release users seen": SessionUserSeen.objects.filter(
+            last_crashed_hour__lt=cutoff
+        ),
+        "old crashed hours of release users seen, all environments": (
+            ReleaseUserSeen.objects.filter(last_crashed_hour__lt=cutoff)
+        ),
+    }
+
+
+def old_counts(*, now: datetime, days: int) -> dict[str, models.QuerySet[Any]]:
+    """The counts by latest hour of the hours before the cutoff: deleted last, when no seen row
+    is left to move them (:func:`old_crashed_hours`)."""
+    cutoff = retention_cutoff(now=now, days=days)
+    return {
+        "users by latest hour": SessionUserLast.objects.filter(hour__lt=cutoff),
+        "users by latest hour, all environments": ReleaseUserLast.objects.filter(hour__lt=cutoff),
+    }
+
+
+def clear_crashed_in_batches(
+    queryset: models.QuerySet[Any],
+    *,
+    batch_size: int = BATCH_SIZE,
+    should_stop: Callable[[], bool] | None = None,
+) -> int:
+    """Set ``last_crashed_hour`` of ``queryset``'s rows to NULL, ``batch_size`` per transaction.
+
+    The update repeats the queryset's condition: a row that an envelope changed meanwhile (a
+    newer crash) is left as it is."""
+    cleared = 0
+    while not (should_stop and should_stop()):
+        with transaction.atomic():
+            pks = list(queryset.order_by("pk").values_list("pk", flat=True)[:batch_size])
+            if not pks:
+                break
+            count = queryset.filter(pk__in=pks).update(last_crashed_hour=None)
+        cleared += count
+        if len(pks) < batch_size:
+            break
+    return cleared
 
 
 def delete_in_batches(
@@ -91,7 +157,23 @@ def cleanup(
     if days < 1:
         raise ValueError("Retention must be at least one day.")
     counts: dict[str, int] = {}
+    # In this order: old rows, then the crashed hours of the users kept, then old counts.
     for name, queryset in old_rows(now=now, days=days).items():
+        if dry_run:
+            counts[name] = queryset.count()
+        else:
+            counts[name] = delete_in_batches(
+                queryset, batch_size=batch_size, should_stop=should_stop
+            )
+    kept = Q(last_hour__gte=retention_cutoff(now=now, days=days))
+    for name, queryset in old_crashed_hours(now=now, days=days).items():
+        if dry_run:
+            counts[name] = queryset.filter(kept).count()  # the others go with their rows
+        else:
+            counts[name] = clear_crashed_in_batches(
+                queryset, batch_size=batch_size, should_stop=should_stop
+            )
+    for name, queryset in old_counts(now=now, days=days).items():
         if dry_run:
             counts[name] = queryset.count()
         else:

@@ -29,7 +29,9 @@ from ..models import (
     Release,
     ReleaseProject,
     ReleaseProjectEnvironment,
+    ReleaseUserLast,
     SessionRollup,
+    SessionUserLast,
     SessionUserSeen,
 )
 from .periods import DAY, hour_of, period_start
@@ -74,26 +76,34 @@ def health_sort_value(
         project_id=project if isinstance(project, int) else OuterRef(project),
         release_id=OuterRef(release),
     )
-    if environment_ids is not None:
-        lookup &= Q(environment_id__in=list(environment_ids))
+    envs = list(environment_ids) if environment_ids is not None else None
     as_float = FloatField()
-    if sort.startswith("sessions"):
-        model: Any = SessionRollup
-        lookup &= Q(hour__gte=start)
-        value: Any = NullIf(Cast(Sum("sessions"), as_float), Value(0.0))
-    elif sort.startswith("users"):
-        model = SessionUserSeen
-        lookup &= Q(last_hour__gte=start)
-        value = NullIf(Cast(Count("did", distinct=True), as_float), Value(0.0))
-    elif sort == "crash_free_sessions":
+    model: Any
+    if sort in ("sessions", "sessions_24h", "crash_free_sessions"):
         model = SessionRollup
         lookup &= Q(hour__gte=start)
-        value = Cast(Sum("crashed"), as_float) / NullIf(Cast(Sum("sessions"), as_float), 0.0)
+        if envs is not None:
+            lookup &= Q(environment_id__in=envs)
+        total: Any = Cast(Sum("sessions"), as_float)
+        part: Any = Cast(Sum("crashed"), as_float)
+    elif envs is None or len(set(envs)) == 1:
+        # The users of healthData (reads._users): sums of the counts by latest hour, for all
+        # environments or one.
+        model = ReleaseUserLast if envs is None else SessionUserLast
+        lookup &= Q(hour__gte=start)
+        if envs is not None:
+            lookup &= Q(environment_id=envs[0])
+        total = Cast(Sum("users"), as_float)
+        part = Cast(Sum("crashed"), as_float)
     else:
+        # Several environments: distinct dids of their seen rows.
         model = SessionUserSeen
-        lookup &= Q(last_hour__gte=start)
-        crashed = Count("did", distinct=True, filter=Q(last_crashed_hour__gte=start))
-        value = Cast(crashed, as_float) / NullIf(Cast(Count("did", distinct=True), as_float), 0.0)
+        lookup &= Q(last_hour__gte=start, environment_id__in=envs)
+        total = Cast(Count("did", distinct=True), as_float)
+        part = Cast(Count("did", distinct=True, filter=Q(last_crashed_hour__gte=start)), as_float)
+    value = (
+        part / NullIf(total, 0.0) if sort.startswith("crash_free") else NullIf(total, Value(0.0))
+    )
     rows = (
         model.objects.filter(lookup)
         .values("release_id")

@@ -3,13 +3,15 @@
 ``INSERT … ON CONFLICT`` with ``EXCLUDED`` and ``RETURNING`` is spelled the same on PostgreSQL
 and on SQLite (3.35+). Only the way the rows reach the server differs, and that lives in one
 function, :func:`_statements`: PostgreSQL gets one array literal per column (``unnest``), so a
-whole batch is one statement with a handful of parameters; SQLite gets ``VALUES`` lists. Tests
-run both (``tests/test_sql.py``).
+whole batch is one statement with a handful of parameters; SQLite gets ``VALUES`` lists. An
+upsert may keep counts of its rows' values in the same statement (:class:`Tally`). Tests run
+both (``tests/test_sql.py``).
 """
 
 from __future__ import annotations
 
 import datetime
+import sqlite3
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -17,7 +19,7 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
-from django.db import connection, models
+from django.db import NotSupportedError, connection, models
 
 #: Rows per statement. PostgreSQL takes one parameter per column whatever the row count;
 #: SQLite takes one per value and allows 32,766 of them.
@@ -117,19 +119,27 @@ def _insert(model: type[models.Model], names: tuple[str, ...], vendor: str) -> _
 
 
 def _statements(
-    model: type[models.Model], names: Sequence[str], rows: Sequence[Row], keys: int
+    model: type[models.Model],
+    names: Sequence[str],
+    rows: Sequence[Row],
+    keys: int,
+    *,
+    whole: bool = False,
 ) -> Iterator[tuple[str, list[Any], int]]:
     """``INSERT INTO <table> (<names>) …`` statements for ``rows`` (tuples in ``names`` order).
 
     The one database-specific function. Rows go in key order, so that concurrent writers lock
     rows in the same order. PostgreSQL gets one array literal per column (``unnest``): a batch
     is one statement with a handful of text parameters, which the server parses, instead of
-    one parameter per value that the client adapts; elsewhere, ``VALUES`` lists.
+    one parameter per value that the client adapts; elsewhere, ``VALUES`` lists. ``whole``:
+    PostgreSQL gets all the rows in one statement, however many.
     """
     insert = _insert(model, tuple(names), connection.vendor)
     fields, table, column_list = insert.fields, insert.table, insert.columns
     size = BATCH.get(connection.vendor, DEFAULT_BATCH)
     if connection.vendor == "postgresql":
+        if whole:
+            size = max(size, len(rows))
         if not all(isinstance(v, _NATIVE) or v is None for row in rows[:1] for v in row):
             rows = [tuple(_prep(f, v) for f, v in zip(fields, row, strict=True)) for row in rows]
         ordered = _sorted(rows, keys)
@@ -152,14 +162,46 @@ def _statements(
 
 
 @dataclass(frozen=True)
+class Then:
+    """A statement that reads the rows its :class:`Statement` returns: ``sql`` names them
+    ``{source}``, a relation of ``columns``. On PostgreSQL, a data-modifying ``WITH`` query
+    on the statement's own (the same round trip); elsewhere, the next statement, the rows
+    passed back as a ``VALUES`` list."""
+
+    sql: str
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Statement:
     """One ``INSERT`` of :func:`upsert_statements` or :func:`insert_new_statements`, with the
-    field it returns (``RETURNING``), if any."""
+    field it returns (``RETURNING``), if any, or the statement that reads what it returns."""
 
     sql: str
     params: list[Any]
     rows: int
     returning: models.Field | None = None
+    then: Then | None = None
+
+
+@dataclass(frozen=True)
+class Tally:
+    """Counts, kept by an upsert of ``latest`` columns, of how many of its model's rows hold
+    each value of those columns (docs/health.md §9.3).
+
+    ``model`` counts per group, the upsert's first ``groups`` columns (the same field names in
+    both models), and ``value``: a unique constraint on those fields, and one count field per
+    ``latest`` column (``counts``, in the same order). Next to each ``latest`` column ``c``
+    the upserted model has a nullable ``prev_c``: the upsert sets it to the value it replaces
+    and returns both, so that each row it changes moves a count from its old value (if any)
+    to its new one, in the same statement. The previous value is the one the upsert itself
+    replaced, under the row's lock, so concurrent writers never move the same count twice.
+    """
+
+    model: type[models.Model]
+    groups: int
+    value: str
+    counts: tuple[str, ...]
 
 
 def upsert_statements(
@@ -170,17 +212,27 @@ def upsert_statements(
     keys: int,
     add: Sequence[str] = (),
     latest: Sequence[str] = (),
+    tally: Tally | None = None,
 ) -> list[Statement]:
-    """The statements of :func:`upsert`, to run with :func:`execute_together`."""
+    """The statements of :func:`upsert`, to run with :func:`execute_together`.
+
+    With a ``tally``, PostgreSQL gets one statement whatever the rows: the counts are one
+    ``INSERT`` of grouped moves, which may not touch a row that another ``INSERT`` of the
+    same statement touches."""
     if not rows:
         return []
-    conflict = _upsert_conflict(
-        model, tuple(columns[:keys]), tuple(add), tuple(latest), connection.vendor
-    )
+    key_names, vendor = tuple(columns[:keys]), connection.vendor
+    conflict = _upsert_conflict(model, key_names, tuple(add), tuple(latest), vendor, tally)
+    then = _tally_then(model, key_names, tuple(latest), tally, vendor) if tally else None
     return [
-        Statement(f"{sql} {conflict}", params, count)
-        for sql, params, count in _statements(model, columns, rows, keys)
+        Statement(f"{sql} {conflict}", params, count, then=then)
+        for sql, params, count in _statements(model, columns, rows, keys, whole=bool(tally))
     ]
+
+
+def _previous(field: models.Field) -> models.Field:
+    """The ``prev_`` field of a tallied ``latest`` field (:class:`Tally`)."""
+    return field.model._meta.get_field(f"prev_{field.name}")  # type: ignore[return-value]
 
 
 @lru_cache(maxsize=256)
@@ -190,25 +242,94 @@ def _upsert_conflict(
     add: tuple[str, ...],
     latest: tuple[str, ...],
     vendor: str,
+    tally: Tally | None = None,
 ) -> str:
     """The ``ON CONFLICT`` clause of :func:`upsert_statements` (worked out once, as
-    :func:`_insert`)."""
+    :func:`_insert`); with a ``tally``, the rows it changes are returned (:func:`_tally_then`)."""
     table = connection.ops.quote_name(model._meta.db_table)
     key_columns = ", ".join(_column(f) for f in _fields(model, key_names))
+    latest_fields = _fields(model, latest)
     merges = [f"{c} = {table}.{c} + EXCLUDED.{c}" for c in map(_column, _fields(model, add))]
+    if tally is not None:
+        # SET expressions read the stored row as it was: the values being replaced.
+        merges += [f"{_column(_previous(f))} = {table}.{_column(f)}" for f in latest_fields]
     merges += [
         f"{c} = CASE WHEN EXCLUDED.{c} IS NULL OR {table}.{c} >= EXCLUDED.{c} "
         f"THEN {table}.{c} ELSE EXCLUDED.{c} END"
-        for c in map(_column, _fields(model, latest))
+        for c in map(_column, latest_fields)
     ]
     action = f"DO UPDATE SET {', '.join(merges)}" if merges else "DO NOTHING"
     if merges and not add:
-        # Only rewrite rows that change: fewer dead tuples and index entries.
+        # Only rewrite rows that change: fewer dead tuples and index entries (and, with a
+        # tally, only changed rows returned).
         action += " WHERE " + " OR ".join(
             f"(EXCLUDED.{c} > {table}.{c} OR ({table}.{c} IS NULL AND EXCLUDED.{c} IS NOT NULL))"
-            for c in map(_column, _fields(model, latest))
+            for c in map(_column, latest_fields)
         )
-    return f"ON CONFLICT ({key_columns}) {action}"
+    clause = f"ON CONFLICT ({key_columns}) {action}"
+    if tally is not None:
+        clause += " RETURNING " + ", ".join(
+            _column(f) for f in _returned(model, key_names, latest, tally)
+        )
+    return clause
+
+
+def _returned(
+    model: type[models.Model], key_names: tuple[str, ...], latest: tuple[str, ...], tally: Tally
+) -> list[models.Field]:
+    """What a tallied upsert returns: the group's fields, then each latest field and its
+    previous value."""
+    fields = _fields(model, key_names[: tally.groups])
+    for field in _fields(model, latest):
+        fields += [field, _previous(field)]
+    return fields
+
+
+@lru_cache(maxsize=256)
+def _tally_then(
+    model: type[models.Model],
+    key_names: tuple[str, ...],
+    latest: tuple[str, ...],
+    tally: Tally,
+    vendor: str,
+) -> Then:
+    """The additive upsert of a :class:`Tally`'s counts from the rows its upsert returns.
+
+    Each returned row is a move per latest column: +1 at the new value, -1 at the previous
+    one; a column that did not change moves +1 and -1 at the same value, which cancel. Moves
+    are summed per group and value and written in key order (concurrent writers lock the
+    counts in the same order); sums of zero are not written."""
+    if len(tally.counts) != len(latest):
+        raise ValueError("a tally needs one count per latest column")
+    if vendor == "sqlite" and sqlite3.sqlite_version_info < (3, 35):
+        raise NotSupportedError("a tally needs SQLite 3.35 or later (RETURNING)")
+    returned = [_column(f) for f in _returned(model, key_names, latest, tally)]
+    groups = returned[: tally.groups]
+    counts_model = tally.model
+    counts_table = connection.ops.quote_name(counts_model._meta.db_table)
+    group_columns = [_column(f) for f in _fields(counts_model, key_names[: tally.groups])]
+    value = _column(counts_model._meta.get_field(tally.value))  # type: ignore[arg-type]
+    counts = [_column(f) for f in _fields(counts_model, tally.counts)]
+    names = ["g" + str(i) for i in range(len(groups))]
+    moves = []
+    for i, _ in enumerate(latest):
+        new, old = returned[tally.groups + 2 * i], returned[tally.groups + 2 * i + 1]
+        for column, sign in ((new, 1), (old, -1)):
+            steps = ", ".join(f"{sign if j == i else 0} AS n{j}" for j in range(len(latest)))
+            picked = ", ".join(f"{g} AS {n}" for g, n in zip(groups, names, strict=True))
+            moves.append(f"SELECT {picked}, {column} AS v, {steps} FROM {{source}}")  # noqa: S608
+    sums = ", ".join(f"SUM(n{j})" for j in range(len(latest)))
+    nonzero = " OR ".join(f"SUM(n{j}) <> 0" for j in range(len(latest)))
+    keys = ", ".join([*names, "v"])
+    merges = ", ".join(f"{c} = {counts_table}.{c} + EXCLUDED.{c}" for c in counts)
+    # Identifiers come from model metadata; the moves' rows from the statement's RETURNING.
+    sql = (
+        f"INSERT INTO {counts_table} ({', '.join([*group_columns, value, *counts])}) "  # noqa: S608
+        f"SELECT {keys}, {sums} FROM ({' UNION ALL '.join(moves)}) AS moves "
+        f"WHERE v IS NOT NULL GROUP BY {keys} HAVING {nonzero} ORDER BY {keys} "
+        f"ON CONFLICT ({', '.join([*group_columns, value])}) DO UPDATE SET {merges}"
+    )
+    return Then(sql, tuple(returned))
 
 
 def upsert(
@@ -219,18 +340,21 @@ def upsert(
     keys: int,
     add: Sequence[str] = (),
     latest: Sequence[str] = (),
+    tally: Tally | None = None,
 ) -> None:
     """Insert ``rows``; where their key exists, merge them into the stored row.
 
     ``columns`` names the fields of each row tuple; the first ``keys`` of them are the fields
     of a unique constraint, unique within ``rows``. The ``add`` columns are added to the stored
     values, the ``latest`` ones keep the greater of the stored and new value (NULL loses);
-    with neither, existing rows are left as they are.
+    with neither, existing rows are left as they are. A ``tally`` (:class:`Tally`) counts the
+    rows per value of the ``latest`` columns, in the same statement.
     """
-    statements = upsert_statements(model, columns, rows, keys=keys, add=add, latest=latest)
-    with connection.cursor() as cursor:
-        for statement in statements:
-            cursor.execute(statement.sql, statement.params)
+    statements = upsert_statements(
+        model, columns, rows, keys=keys, add=add, latest=latest, tally=tally
+    )
+    for statement in statements:
+        execute_together([[statement]])
 
 
 def insert_new_statements(
@@ -288,22 +412,29 @@ def execute_together(groups: Sequence[Sequence[Statement]]) -> list[set[Any]]:
 
     On PostgreSQL all of them are one statement, each a data-modifying ``WITH`` query, so the
     whole lot costs one round trip: they see the same snapshot and none sees another's rows,
-    so only statements that do not depend on each other may go together. Elsewhere they run
-    one after the other.
+    so only statements that do not depend on each other may go together; a statement's
+    :class:`Then` is one more ``WITH`` query, which reads what the statement returns. Elsewhere
+    they run one after the other, each ``Then`` after its statement.
     """
     found: list[set[Any]] = [set() for _ in groups]
     flat = [(index, s) for index, group in enumerate(groups) for s in group]
     if not flat:
         return found
     with connection.cursor() as cursor:
-        if connection.vendor != "postgresql" or len(flat) == 1:
+        if connection.vendor != "postgresql" or (len(flat) == 1 and flat[0][1].then is None):
             for index, statement in flat:
                 cursor.execute(statement.sql, statement.params)
                 if statement.returning is not None:
                     to_python = statement.returning.to_python
                     found[index].update(to_python(value) for (value,) in cursor.fetchall())
+                elif statement.then is not None:
+                    _then(cursor, statement.then, cursor.fetchall())
             return found
-        parts = ", ".join(f"w{n} AS ({s.sql})" for n, (_, s) in enumerate(flat))
+        parts = ", ".join(
+            f"w{n} AS ({s.sql})"
+            + (f", w{n}t AS ({s.then.sql.format(source=f'w{n}')})" if s.then else "")
+            for n, (_, s) in enumerate(flat)
+        )
         outputs = [
             f"ARRAY(SELECT * FROM w{n})"  # noqa: S608 - names of our own WITH queries
             for n, (_, s) in enumerate(flat)
@@ -316,3 +447,17 @@ def execute_together(groups: Sequence[Sequence[Statement]]) -> list[set[Any]]:
     for (index, statement), values in zip(returning, row or (), strict=False):
         found[index].update(statement.returning.to_python(value) for value in values)  # type: ignore[union-attr]
     return found
+
+
+def _then(cursor: Any, then: Then, rows: Sequence[Row]) -> None:
+    """Run ``then`` on the rows its statement returned (not PostgreSQL: see :class:`Then`).
+    The rows go back as the database gave them."""
+    if not rows:
+        return
+    placeholders = "(" + ", ".join(["%s"] * len(then.columns)) + ")"
+    for start in range(0, len(rows), DEFAULT_BATCH):
+        batch = rows[start : start + DEFAULT_BATCH]
+        values = ", ".join([placeholders] * len(batch))
+        source = f"returned ({', '.join(then.columns)}) AS (VALUES {values})"
+        params = [value for row in batch for value in row]
+        cursor.execute(f"WITH {source} {then.sql.format(source='returned')}", params)

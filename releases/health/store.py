@@ -31,10 +31,13 @@ from ..models import (
     Release,
     ReleaseProject,
     ReleaseProjectEnvironment,
+    ReleaseUserLast,
+    ReleaseUserSeen,
     SessionDuration,
     SessionRollup,
     SessionUpdateKey,
     SessionUser,
+    SessionUserLast,
     SessionUserSeen,
 )
 from ..services import release_create
@@ -43,6 +46,7 @@ from .periods import hour_of
 from .sketch import representative
 from .sql import (
     Statement,
+    Tally,
     execute_together,
     insert_new,
     insert_new_statements,
@@ -317,6 +321,12 @@ def _drop_duplicates(
     return kept, len(sessions) - len(kept)
 
 
+#: Users by their latest hour and latest crashed hour, per environment and for all of them,
+#: moved by the upserts of the seen rows in the same statement (docs/health.md §9.3).
+USERS_BY_ENVIRONMENT = Tally(SessionUserLast, groups=3, value="hour", counts=("users", "crashed"))
+USERS_BY_RELEASE = Tally(ReleaseUserLast, groups=2, value="hour", counts=("users", "crashed"))
+
+
 @lru_cache(maxsize=65536)
 def _did_key(did: str) -> str:
     """The did as stored, as text: hashed, compared and written without Python calls (a
@@ -399,8 +409,21 @@ def _store_sessions(
     for sid in new_sids:
         counters[errored_rows[sid]]["errored"] += 1
 
+    # The same dids for all environments of a release: a did of two environments counts once.
+    release_seen: dict[tuple[int, str], list[datetime | None]] = {}
+    for (release_id, _, did), (hour, crashed_hour) in seen.items():
+        latest = release_seen.get((release_id, did))
+        if latest is None:
+            release_seen[release_id, did] = [hour, crashed_hour]
+        else:
+            if hour > latest[0]:  # type: ignore[operator]
+                latest[0] = hour
+            if crashed_hour is not None and (latest[1] is None or crashed_hour > latest[1]):
+                latest[1] = crashed_hour
+
     fields = ("updates", "sessions", "crashed", "abnormal", "unhandled", "errored")
-    # Five tables that do not depend on each other: one round trip (sql.execute_together).
+    # Six tables that do not depend on each other, and the users' counts that the seen rows
+    # move: one round trip (sql.execute_together).
     writes: list[list[Statement]] = []
     writes.append(
         upsert_statements(
@@ -429,6 +452,17 @@ def _store_sessions(
             [(project_id, *key, *latest) for key, latest in seen.items()],
             keys=4,
             latest=("last_hour", "last_crashed_hour"),
+            tally=USERS_BY_ENVIRONMENT,
+        )
+    )
+    writes.append(
+        upsert_statements(
+            ReleaseUserSeen,
+            ("project_id", "release_id", "did", "last_hour", "last_crashed_hour"),
+            [(project_id, *key, *latest) for key, latest in release_seen.items()],
+            keys=3,
+            latest=("last_hour", "last_crashed_hour"),
+            tally=USERS_BY_RELEASE,
         )
     )
     writes.append(

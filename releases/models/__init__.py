@@ -31,10 +31,13 @@ from .health import (
     ProjectKey,
     ProjectKeyQuerySet,
     ProjectUserSeen,
+    ReleaseUserLast,
+    ReleaseUserSeen,
     SessionDuration,
     SessionRollup,
     SessionUpdateKey,
     SessionUser,
+    SessionUserLast,
     SessionUserSeen,
 )
 from .health import (
@@ -69,10 +72,13 @@ __all__ = [
     "ReleaseProjectEnvironment",
     "ReleaseQuerySet",
     "ReleaseStatus",
+    "ReleaseUserLast",
+    "ReleaseUserSeen",
     "Repository",
     "SessionDuration",
     "SessionRollup",
     "SessionUpdateKey",
     "SessionUser",
+    "SessionUserLast",
     "SessionUserSeen",
 ]

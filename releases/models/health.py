@@ -140,6 +140,11 @@ class SessionUserSeen(models.Model):
     did = models.UUIDField()
     last_hour = models.DateTimeField()
     last_crashed_hour = models.DateTimeField(null=True, blank=True)
+    # The values the two above had before the row's latest upsert changed them (NULL: it
+    # inserted the row). Only that upsert reads them, through its RETURNING, to move the counts
+    # of :class:`SessionUserLast` from the old hours to the new (docs/health.md §9.3).
+    prev_last_hour = models.DateTimeField(null=True, blank=True)
+    prev_last_crashed_hour = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints: ClassVar = [
@@ -158,6 +163,92 @@ class SessionUserSeen(models.Model):
 
     def __str__(self) -> str:
         return f"{self.did} @ {self.last_hour}"
+
+
+class ReleaseUserSeen(models.Model):
+    """The latest hour in which a did started a session (and a crashed one) in a project and
+    release, whatever the environment: :class:`SessionUserSeen` without the environment.
+
+    Written by the same statement as :class:`SessionUserSeen`; read by nobody but its own
+    upsert, which keeps the counts of :class:`ReleaseUserLast` (users of all environments, a
+    did seen in two of them counting once).
+    """
+
+    # The unique constraint leads with release (the cascade of a release's deletion uses it);
+    # no other index: each costs every ingested user a write.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="+", db_index=False)
+    did = models.UUIDField()
+    last_hour = models.DateTimeField()
+    last_crashed_hour = models.DateTimeField(null=True, blank=True)
+    # As in SessionUserSeen: the values the latest upsert replaced.
+    prev_last_hour = models.DateTimeField(null=True, blank=True)
+    prev_last_crashed_hour = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["release", "project", "did"], name="unique_release_user_seen"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.did} @ {self.last_hour}"
+
+
+class SessionUserLast(models.Model):
+    """How many dids have their latest hour here, per project, release, environment and hour.
+
+    ``users`` counts the :class:`SessionUserSeen` rows whose ``last_hour`` is ``hour``,
+    ``crashed`` those whose ``last_crashed_hour`` is. So the users of a window starting at
+    ``T`` (every window ends now) are ``SUM(users)`` over the hours ``>= T``, exactly, and its
+    crashed users ``SUM(crashed)``: one row per hour instead of one per user. Kept by the
+    statement that upserts the seen rows (``releases.health.sql.Tally``, docs/health.md §9.3);
+    a count may be 0 (every did of the hour was seen again later).
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="+", db_index=False)
+    environment = models.ForeignKey(
+        Environment, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    hour = models.DateTimeField()
+    users = models.BigIntegerField(default=0)
+    crashed = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints: ClassVar = [
+            # Leads with release: the reads filter release ids, and a release's deletion too.
+            models.UniqueConstraint(
+                fields=["release", "project", "environment", "hour"],
+                name="unique_session_user_last",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.users} users, {self.crashed} crashed @ {self.hour}"
+
+
+class ReleaseUserLast(models.Model):
+    """:class:`SessionUserLast` of all environments: per project, release and hour, how many
+    :class:`ReleaseUserSeen` rows have their latest (crashed) hour there. What the users of
+    a query without an environment filter sum."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="+", db_index=False)
+    hour = models.DateTimeField()
+    users = models.BigIntegerField(default=0)
+    crashed = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["release", "project", "hour"], name="unique_release_user_last"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.users} users, {self.crashed} crashed @ {self.hour}"
 
 
 class ProjectUserSeen(models.Model):
