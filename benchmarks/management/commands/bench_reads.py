@@ -85,6 +85,12 @@ class Command(BaseCommand):
         parser.add_argument("--project", default="bench")
         parser.add_argument("--repeat", type=int, default=7)
         parser.add_argument("--plans", action="store_true", help="print the whole plans")
+        parser.add_argument(
+            "--compare-hourly",
+            action="store_true",
+            help="also time the percentile SQL over hourly rows only (before the day rows), "
+            "interleaved with the current one, and check that both give the same rows",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         project = Project.objects.filter(
@@ -122,6 +128,40 @@ class Command(BaseCommand):
             ("1 release, the longest active", [(project.pk, longest)]),
         ):
             self._report(label, some, query, now, repeat=options["repeat"], plans=options["plans"])
+        if options["compare_hourly"]:
+            for period in ("14d", "90d"):
+                self._compare(pairs, reads.HealthQuery(summary_period=period), now, repeat=20)
+
+    def _compare(
+        self, pairs: list[tuple[int, int]], query: reads.HealthQuery, now: datetime, *, repeat: int
+    ) -> None:
+        """Both percentile queries, alternately on the same data: the machine's noise hits both."""
+        projects = {project for project, _ in pairs}
+        releases = {release for _, release in pairs}
+        start = period_start(query.summary_period, now)
+        every_hour = SessionDuration.objects.filter(
+            project_id__in=projects, release_id__in=releases, hour__gte=start
+        )
+        hourly = reads._percentile_sql([every_hour])
+        cases = {"hourly rows": hourly, "day rows": _durations_arm(pairs, query, now)}
+        timings: dict[str, list[float]] = {name: [] for name in cases}
+        found: dict[str, list[Any]] = {}
+        with connection.cursor() as cursor:
+            for _ in range(repeat + 1):
+                for name, (sql, params) in cases.items():
+                    started = time.perf_counter()
+                    cursor.execute(sql, params)
+                    found[name] = sorted(cursor.fetchall())
+                    timings[name].append((time.perf_counter() - started) * 1000)
+        same = "same rows" if found["hourly rows"] == found["day rows"] else "DIFFERENT ROWS"
+        self.stdout.write(
+            f"percentiles, {query.summary_period}, {len(pairs)} releases, {repeat} runs each "
+            f"({same}): "
+            + "; ".join(
+                f"{name} median {statistics.median(t[1:]):.1f} ms, min {min(t[1:]):.1f} ms"
+                for name, t in timings.items()
+            )
+        )
 
     def _report(
         self,
