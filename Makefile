@@ -56,10 +56,11 @@ else
 	$(PY) scripts/pgtmp.py -- $(PY) -m pytest $(PYTEST_ARGS)
 endif
 ifndef PYTEST_ARGS
-	# Search, bulk writes, health numbers, retention and job claims once more on SQLite, the
-	# embedded default: both must agree.
+	# Search, bulk writes, health numbers, user counts, duration days, retention and job claims
+	# once more on SQLite, the embedded default: both must agree.
 	DATABASE_URL=sqlite:// $(PY) -m pytest -q tests/test_filters.py tests/test_sql.py tests/test_health.py \
-		tests/test_user_counts.py tests/test_retention.py tests/test_scheduler.py -m "not postgresql"
+		tests/test_user_counts.py tests/test_duration_days.py tests/test_retention.py tests/test_scheduler.py \
+		-m "not postgresql"
 endif
 
 clean:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import io
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db.models import Sum
 from django.utils import timezone
 
-from releases.health.retention import retention_cutoff
+from releases.health.items import Items, SessionUpdate
+from releases.health.reads import HealthQuery, health_data
+from releases.health.retention import cleanup, retention_cutoff
+from releases.health.store import store
 from releases.models import (
     Environment,
     ErroredSession,
@@ -21,6 +25,7 @@ from releases.models import (
     ReleaseUserLast,
     ReleaseUserSeen,
     SessionDuration,
+    SessionDurationDay,
     SessionRollup,
     SessionUpdateKey,
     SessionUser,
@@ -231,3 +236,59 @@ def test_cleanup_leaves_health_numbers_of_every_window_unchanged(api_client, pro
     assert {period: health(api_client, "app@2.0.0", period) for period in periods} == before
     assert before["90d"]["totalSessions"] == before["14d"]["totalSessions"] + 4
     assert SessionRollup.objects.filter(hour__lt=start_of_90d).count() == 0
+
+
+def test_day_rows_go_once_their_whole_day_is_before_the_cutoffs_day(project):
+    now = datetime(2026, 3, 20, 14, 30, tzinfo=UTC)
+    cutoff = retention_cutoff(now=now, days=14)  # 14:00, 14 days ago: the 14-day window's start
+    # (started, seconds): the day before the cutoff's; the cutoff's day before and after it;
+    # the next day; today.
+    exited = [
+        (cutoff - timedelta(days=1), 500.0),
+        (cutoff - timedelta(hours=2), 400.0),
+        (cutoff + timedelta(hours=1), 30.0),
+        (cutoff + timedelta(days=1), 60.0),
+        (now - timedelta(hours=1), 90.0),
+    ]
+    store(
+        project,
+        Items(
+            sessions=[
+                SessionUpdate(
+                    release="app@1.0.0",
+                    environment="production",
+                    started=started,
+                    status="exited",
+                    init=True,
+                    sid=uuid.uuid4(),
+                    duration=seconds,
+                    timestamp=started,
+                    seq=0,
+                )
+                for started, seconds in exited
+            ]
+        ),
+        received=now,
+    )
+    release = Release.objects.get(version="app@1.0.0")
+    pair = (project.pk, release.pk)
+
+    def durations() -> tuple[float | None, float | None]:
+        found = health_data([pair], HealthQuery(summary_period="14d"), now)[pair]
+        return found.duration_p50, found.duration_p90
+
+    before = durations()
+    counts = cleanup(now=now, days=14)
+
+    assert counts["session durations per day"] == 1
+    per_day = SessionDurationDay.objects.values("day").annotate(n=Sum("count")).order_by()
+    assert {row["day"]: row["n"] for row in per_day} == {
+        # The cutoff's day keeps its row, with the hour before the cutoff: a window that starts
+        # on that day reads that day from hourly rows, which lost that hour.
+        cutoff.date(): 2,
+        cutoff.date() + timedelta(days=1): 1,
+        now.date(): 1,
+    }
+    assert not SessionDuration.objects.filter(hour__lt=cutoff).exists()
+    # The window's numbers are unchanged, and never counted what lies before its start.
+    assert durations() == before == (60.0, 84.0)

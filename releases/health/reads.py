@@ -2,16 +2,16 @@
 
 Every number comes from the rollups and sets that ``store.py`` maintains, never from raw
 session updates. :func:`health_data` takes a whole page of ``(project_id, release_id)`` pairs
-and costs a fixed number of queries (four) whatever the page size. It returns plain data
+and costs a fixed number of queries (two) whatever the page size. It returns plain data
 (:class:`ReleaseHealth`); the API's serializers give it Sentry's wire format. Windows are
 hour-aligned (``periods.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from fractions import Fraction
 from typing import Any
 
@@ -21,6 +21,7 @@ from django.db.models import (
     BigIntegerField,
     Count,
     DateTimeField,
+    F,
     Max,
     Min,
     Q,
@@ -34,6 +35,7 @@ from ..models import (
     ProjectUserSeen,
     ReleaseUserLast,
     SessionDuration,
+    SessionDurationDay,
     SessionRollup,
     SessionUser,
     SessionUserLast,
@@ -109,18 +111,41 @@ GROUP BY project_id, release_id
 """
 
 
-def _percentile_sql(rows: QuerySet[SessionDuration]) -> tuple[str, tuple[Any, ...]]:
+def _percentile_sql(sources: Sequence[QuerySet[Any]]) -> tuple[str, tuple[Any, ...]]:
     """The query of ``(project_id, release_id, total, p50_low, p50_high, p90_low,
-    p90_high)`` over the duration rows given: one row per pair, as if each duration were listed
-    ``count`` times."""
+    p90_high)`` over the duration rows of ``sources`` (querysets of :class:`SessionDuration`
+    or :class:`SessionDurationDay`, added up): one row per pair, as if each duration were
+    listed ``count`` times."""
+    arms = [
+        rows.annotate(n=F("count")).values_list("project_id", "release_id", "duration_ms", "n")
+        for rows in sources
+    ]
+    stored = arms[0].union(*arms[1:], all=True) if len(arms) > 1 else arms[0]
+    sql, params = stored.order_by().query.sql_with_params()
+    # One row per pair and bucket, whichever source and environment its counts come from.
     counted = (
-        rows.values("project_id", "release_id", "duration_ms")
-        .annotate(n=Sum("count"))
-        .values_list("project_id", "release_id", "duration_ms", "n")
-        .order_by()
+        f"SELECT project_id, release_id, duration_ms, SUM(n) AS n FROM ({sql}) AS stored "  # noqa: S608
+        "GROUP BY project_id, release_id, duration_ms"
     )
-    sql, params = counted.query.sql_with_params()
-    return _PERCENTILE_SQL.format(rows=sql), params
+    return _PERCENTILE_SQL.format(rows=counted), params
+
+
+def _duration_rows(
+    env: Q, projects: set[int], releases: set[int], start: datetime
+) -> list[QuerySet[Any]]:
+    """The duration rows of the window from ``start`` (an hour) to now (docs/health.md
+    §9.4): the day rows of the days after ``start``'s day, and the hourly rows of ``start``'s
+    day from ``start`` on; when ``start`` is midnight, its whole day is a day row too. Every
+    window ends now and no row is after now, so these add up to every hourly row from
+    ``start`` on."""
+    start = start.astimezone(UTC)
+    first_day = start.date() if start.time() == time() else start.date() + timedelta(days=1)
+    midnight = datetime.combine(first_day, time(), tzinfo=UTC)
+    scope = Q(env, project_id__in=projects, release_id__in=releases)
+    sources: list[QuerySet[Any]] = [SessionDurationDay.objects.filter(scope, day__gte=first_day)]
+    if start < midnight:
+        sources.append(SessionDuration.objects.filter(scope, hour__gte=start, hour__lt=midnight))
+    return sources
 
 
 def _interpolate(total: int, q: Fraction, low: int, high: int | None) -> float:
@@ -164,7 +189,6 @@ def health_data(
     summary_start = period_start(query.summary_period, now)
     day_start = hour_of(now - DAY)
     fallback_start = hour_of(now - HAS_DATA_FALLBACK)
-    in_summary = Q(hour__gte=summary_start)
 
     # 1, 2 and 6 (a sessions series): one statement over the rollups (:func:`_rollups`).
     counters, project_sessions, session_hours = _rollups(query, now, projects, releases, env)
@@ -172,9 +196,7 @@ def health_data(
     users, project_users, durations = _people(
         _users(query, projects, releases, summary_start=summary_start, day_start=day_start),
         ProjectUserSeen.objects.filter(env, project_id__in=projects, last_hour__gte=day_start),
-        SessionDuration.objects.filter(
-            env, in_summary, project_id__in=projects, release_id__in=releases
-        ),
+        _duration_rows(env, projects, releases, summary_start),
     )
     # 6. The stats series.
     series = _stats(wanted, query, now, projects, releases, env, session_hours)
@@ -271,7 +293,7 @@ _USERS, _PROJECT_USERS, _DURATIONS = 0, 1, 2
 def _people(
     users_per_pair: QuerySet[Any, Any],
     project_seen: QuerySet[ProjectUserSeen],
-    durations: QuerySet[SessionDuration],
+    durations: Sequence[QuerySet[Any]],
 ) -> tuple[dict[Pair, tuple[int, int, int]], dict[int, int], dict[Pair, tuple[float, float]]]:
     """Users, project users and duration percentiles, in one ``UNION ALL`` statement:
 

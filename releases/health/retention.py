@@ -26,6 +26,7 @@ from ..models import (
     ReleaseUserLast,
     ReleaseUserSeen,
     SessionDuration,
+    SessionDurationDay,
     SessionRollup,
     SessionUpdateKey,
     SessionUser,
@@ -60,6 +61,10 @@ def old_rows(*, now: datetime, days: int) -> dict[str, models.QuerySet[Any]]:
         ),
         "project users seen": ProjectUserSeen.objects.filter(last_hour__lt=cutoff),
         "session durations": SessionDuration.objects.filter(hour__lt=cutoff),
+        # Day rows go once their whole day is before the cutoff's day. The cutoff's own row
+        # stays, with its hours before the cutoff: a window up to the retention starts at or
+        # after the cutoff, and reads its first day from hourly rows (docs/health.md §9.3).
+        "session durations per day": SessionDurationDay.objects.filter(day__lt=day),
         "errored sessions": ErroredSession.objects.filter(hour__lt=cutoff),
         "update keys": SessionUpdateKey.objects.filter(received__lt=keys_cutoff),
         # Outcomes are per day: a day goes once it ends before the cutoff's day.

@@ -8,7 +8,9 @@ the same formulas, so the two always agree for the same window (docs/sessions.md
   is what remains;
 - distinct users from :class:`SessionUser` (per bucket) and, for user crash rates, from
   :class:`SessionUserSeen`;
-- durations from :class:`SessionDuration`, interpolated like ``durationP50``.
+- durations from :class:`SessionDuration`, interpolated like ``durationP50`` (the hourly rows,
+  not ``healthData``'s day rows: buckets go down to the hour, and a day row of the retention
+  cutoff's day still holds hours deleted from the rollups; docs/health.md §9.3).
 
 Each source is one query whose rows are per group and hour (users: per group, hour and
 user), so the cost does not grow with the number of sessions. Results are plain data.

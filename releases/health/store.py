@@ -10,7 +10,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -34,6 +34,7 @@ from ..models import (
     ReleaseUserLast,
     ReleaseUserSeen,
     SessionDuration,
+    SessionDurationDay,
     SessionRollup,
     SessionUpdateKey,
     SessionUser,
@@ -340,8 +341,9 @@ def _store_sessions(
     *,
     keys: list[Statement] | None = None,
 ) -> None:
-    """Rollups, user sets and durations of a batch: one multi-row statement per table, sent
-    in two round trips (errored sessions first, since their count goes into the rollups).
+    """Rollups, user sets and durations (hourly and daily) of a batch: one multi-row statement
+    per table, sent in two round trips (errored sessions first, since their count goes into
+    the rollups).
 
     With ``keys`` (the insert of the delivery keys of every update), the keys go in the first
     round trip too, on the assumption that none is stored yet; when one is, :class:`_Redo`
@@ -422,7 +424,7 @@ def _store_sessions(
                 latest[1] = crashed_hour
 
     fields = ("updates", "sessions", "crashed", "abnormal", "unhandled", "errored")
-    # Six tables that do not depend on each other, and the users' counts that the seen rows
+    # Seven tables that do not depend on each other, and the users' counts that the seen rows
     # move: one round trip (sql.execute_together).
     writes: list[list[Statement]] = []
     writes.append(
@@ -483,7 +485,31 @@ def _store_sessions(
             add=("count",),
         )
     )
+    writes.append(
+        upsert_statements(
+            SessionDurationDay,
+            ("project_id", "release_id", "environment_id", "day", "duration_ms", "count"),
+            [(project_id, *key, count) for key, count in _per_day(durations).items()],
+            keys=5,
+            add=("count",),
+        )
+    )
     execute_together(writes)
+
+
+def _per_day(
+    durations: Counter[tuple[int, int, datetime, int]],
+) -> Counter[tuple[int, int, date, int]]:
+    """The hourly duration counts summed per UTC day (hours are UTC): the day rows
+    (docs/health.md §9.4)."""
+    days: dict[datetime, date] = {}
+    per_day: Counter[tuple[int, int, date, int]] = Counter()
+    for (release_id, env_id, hour, duration_ms), count in durations.items():
+        day = days.get(hour)
+        if day is None:
+            day = days[hour] = hour.date()
+        per_day[release_id, env_id, day, duration_ms] += count
+    return per_day
 
 
 def _store_events(context: _Context, events: Sequence[EventData]) -> int:

@@ -288,7 +288,9 @@ class SessionDuration(models.Model):
     """How many exited sessions fell in a duration bucket, per project, release, env and hour.
 
     ``duration_ms`` is the bucket's value, within 1 % of every duration in it
-    (``releases.health.sketch``, docs/health.md §9.2).
+    (``releases.health.sketch``, docs/health.md §9.2). Percentiles of a window read these rows
+    only for the hours of the window's first day; the whole days come from
+    :class:`SessionDurationDay`.
     """
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
@@ -315,6 +317,47 @@ class SessionDuration(models.Model):
 
     def __str__(self) -> str:
         return f"{self.duration_ms} ms x {self.count}"
+
+
+class SessionDurationDay(models.Model):
+    """:class:`SessionDuration`'s counts summed per UTC day (``day``: the sessions' start).
+
+    Written at ingest beside the hourly rows, in the same statement (docs/health.md §9.4). A
+    window starting at hour ``S`` (windows always end now) reads the day rows of the days after
+    ``S``'s day, and the hourly rows of ``S``'s day from ``S`` on (all of ``S``'s day from its
+    row when ``S`` is midnight), so the rows it reads stop growing once a day holds every
+    bucket, whatever the sessions.
+    """
+
+    # No single-column FK indexes (as SessionUserSeen): the unique constraint leads with
+    # project, the covering index with release, and environments are not deleted on their
+    # own. Each index costs every ingested duration bucket a write.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="+", db_index=False)
+    environment = models.ForeignKey(
+        Environment, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    day = models.DateField()
+    duration_ms = models.BigIntegerField()
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["project", "release", "environment", "day", "duration_ms"],
+                name="unique_session_duration_day",
+            ),
+        ]
+        indexes: ClassVar = [
+            models.Index(
+                fields=["release", "project", "day"],
+                include=["environment", "duration_ms", "count"],
+                name="session_duration_day_release",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.duration_ms} ms x {self.count}"
 
 
 class ErroredSession(models.Model):

@@ -39,6 +39,9 @@ class Command(BaseCommand):
         parser.add_argument("--per-envelope", type=int, default=100)
         parser.add_argument("--releases", type=int, default=5, help="distinct releases sent")
         parser.add_argument("--profile", type=int, default=0, help="print this many entries")
+        parser.add_argument(
+            "--durations", action="store_true", help="exited updates carry a duration"
+        )
         parser.add_argument("--show-queries", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -59,7 +62,9 @@ class Command(BaseCommand):
         releases = options["releases"]
         count = options["envelopes"]
         bodies = [
-            sdk_envelope(rng, f"bench@ingest.{n % releases}", per, now)
+            sdk_envelope(
+                rng, f"bench@ingest.{n % releases}", per, now, durations=options["durations"]
+            )
             for n in range(count + releases + 1)
         ]
 
