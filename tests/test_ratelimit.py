@@ -161,7 +161,8 @@ def test_a_known_token_costs_one_statement_in_all_for_a_cached_answer(
         ("/api/0/organizations/acme/releases/", 200),
         ("/api/0/organizations/{id}/releases/", 200),  # by numeric id
         ("/api/0/organizations/nowhere/releases/", 404),
-        ("/api/0/organizations/0123/releases/", 404),  # not an id, not a slug
+        ("/api/0/organizations/0123/releases/", 404),  # read as id 123
+        ("/api/0/organizations/12345678901234567890/releases/", 404),  # no id, no slug
         ("/api/0/organizations/other/releases/", 403),  # exists; the caller is no member
         ("/api/0/projects/acme/backend/releases/", 200),
     ],
@@ -177,7 +178,10 @@ def test_the_organization_read_with_a_known_token_answers_as_its_own_query_does(
         response = api_client.get(path)
 
     assert response.status_code == status, response.content
-    # The organization was read in the token's statement, not by a query of its own.
+    # The organization was read in the token's statement (none for a path that can name no
+    # organization), not by a query of its own.
+    can_name_one = "12345678901234567890" not in path
+    assert ('"accounts_organization" o' in queries[0]["sql"]) == can_name_one
     assert not any('"accounts_organization" o' in q["sql"] for q in queries[1:])
 
 
@@ -191,9 +195,11 @@ def test_an_organization_token_reads_its_organization_with_its_check(org, databa
 
     with CaptureQueriesContext(connection) as queries:
         assert client.get(RELEASES).status_code == 200
+    statements = [q["sql"] for q in queries]  # before the next request clears the log
     response = client.get("/api/0/organizations/other/releases/")
 
-    assert not any('"accounts_organization" o' in q["sql"] for q in queries[1:])
+    assert '"accounts_organization" o' in statements[0]
+    assert not any('"accounts_organization" o' in sql for sql in statements[1:])
     assert response.status_code == 403, response.content
     assert response.json() == {"detail": "This organization token belongs to another organization."}
 
