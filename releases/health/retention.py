@@ -106,6 +106,27 @@ def old_counts(*, now: datetime, days: int) -> dict[str, models.QuerySet[Any]]:
     }
 
 
+def _in_batches(
+    queryset: models.QuerySet[Any],
+    apply: Callable[[list[Any]], int],
+    *,
+    batch_size: int,
+    should_stop: Callable[[], bool] | None,
+) -> int:
+    """``apply`` to the primary keys of ``queryset``'s rows, ``batch_size`` per transaction;
+    the sum of what it returns (the rows it changed)."""
+    done = 0
+    while not (should_stop and should_stop()):
+        with transaction.atomic():
+            pks = list(queryset.order_by("pk").values_list("pk", flat=True)[:batch_size])
+            if not pks:
+                break
+            done += apply(pks)
+        if len(pks) < batch_size:
+            break
+    return done
+
+
 def clear_crashed_in_batches(
     queryset: models.QuerySet[Any],
     *,
@@ -116,17 +137,12 @@ def clear_crashed_in_batches(
 
     The update repeats the queryset's condition: a row that an envelope changed meanwhile (a
     newer crash) is left as it is."""
-    cleared = 0
-    while not (should_stop and should_stop()):
-        with transaction.atomic():
-            pks = list(queryset.order_by("pk").values_list("pk", flat=True)[:batch_size])
-            if not pks:
-                break
-            count = queryset.filter(pk__in=pks).update(last_crashed_hour=None)
-        cleared += count
-        if len(pks) < batch_size:
-            break
-    return cleared
+    return _in_batches(
+        queryset,
+        lambda pks: queryset.filter(pk__in=pks).update(last_crashed_hour=None),
+        batch_size=batch_size,
+        should_stop=should_stop,
+    )
 
 
 def delete_in_batches(
@@ -137,17 +153,12 @@ def delete_in_batches(
 ) -> int:
     """Delete ``queryset``'s rows by primary key, ``batch_size`` per transaction."""
     model = queryset.model
-    deleted = 0
-    while not (should_stop and should_stop()):
-        with transaction.atomic():
-            pks = list(queryset.order_by("pk").values_list("pk", flat=True)[:batch_size])
-            if not pks:
-                break
-            count, _ = model.objects.filter(pk__in=pks).delete()
-        deleted += count
-        if len(pks) < batch_size:
-            break
-    return deleted
+    return _in_batches(
+        queryset,
+        lambda pks: model.objects.filter(pk__in=pks).delete()[0],
+        batch_size=batch_size,
+        should_stop=should_stop,
+    )
 
 
 def cleanup(

@@ -286,6 +286,7 @@ def _returned(
 
 
 @lru_cache(maxsize=256)
+@lru_cache(maxsize=256)
 def _tally_then(
     model: type[models.Model],
     key_names: tuple[str, ...],
@@ -293,7 +294,8 @@ def _tally_then(
     tally: Tally,
     vendor: str,
 ) -> Then:
-    """The additive upsert of a :class:`Tally`'s counts from the rows its upsert returns.
+    """The additive upsert of a :class:`Tally`'s counts from the rows its upsert returns
+    (worked out once, as :func:`_upsert_conflict`).
 
     Each returned row is a move per latest column: +1 at the new value, -1 at the previous
     one; a column that did not change moves +1 and -1 at the same value, which cancel. Moves
