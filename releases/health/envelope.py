@@ -1,8 +1,9 @@
 """``POST /api/{project_id}/envelope/``: the endpoint Sentry's SDKs send sessions and events to.
 
 Thin: authenticate the client key, read and decode the body (``framing``), validate its items
-(``items``) and store them (``store``). Not atomic per request: :func:`store.store` is one
-transaction, and the adoption refresh that may follow runs in its own.
+(``items``) and store them (``batching``: alone, or with the envelopes of the same project that
+arrive meanwhile). Not atomic per request: :func:`store.store` is one transaction, and the
+adoption refresh that may follow runs in its own.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from accounts import ratelimits
 from accounts.models import Organization
 
 from ..models import Project, ProjectKey
-from . import framing, items, store
+from . import framing, items
 from .adoption import maybe_refresh_adoption
+from .batching import batcher
 
 logger = logging.getLogger(__name__)
 
@@ -187,7 +189,7 @@ class EnvelopeView(APIView):
             raise PayloadTooLarge(str(exc)) from None
         except framing.EnvelopeError as exc:
             raise ParseError(str(exc)) from None
-        store.store(key.project, found, received=received)
+        batcher.store(key.project, found, received)
         if found.dropped:
             logger.info("envelope for project %s dropped %s", project_id, dict(found.dropped))
         if found.sessions:
