@@ -97,9 +97,14 @@ class SessionUser(models.Model):
     Window totals (users since a moment) read :class:`SessionUserSeen` instead.
     """
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
-    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="+")
-    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
+    # No single-column FK indexes (one write each per ingested row): the unique constraint
+    # leads with project, the release index with release, and environments are not deleted on
+    # their own.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="+", db_index=False)
+    environment = models.ForeignKey(
+        Environment, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     hour = models.DateTimeField()
     # The SDK's ``did`` as a UUID (UUIDv5 of the text when it is not one): no PII stored.
     did = models.UUIDField()
@@ -293,9 +298,14 @@ class SessionDuration(models.Model):
     :class:`SessionDurationDay`.
     """
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
-    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="+")
-    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
+    # No single-column FK indexes (one write each per ingested row): the unique constraint
+    # leads with project, the covering index with release, and environments are not deleted on
+    # their own.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="+", db_index=False)
+    environment = models.ForeignKey(
+        Environment, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     hour = models.DateTimeField()
     duration_ms = models.BigIntegerField()
     count = models.BigIntegerField(default=0)
@@ -363,7 +373,8 @@ class SessionDurationDay(models.Model):
 class ErroredSession(models.Model):
     """Sids already counted as errored, so that each errored session counts once."""
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    # No FK index of its own: the unique constraint leads with project.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
     release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="+")
     sid = models.UUIDField()
     hour = models.DateTimeField()
@@ -385,7 +396,8 @@ class SessionUpdateKey(models.Model):
     Updates older than five days are refused anyway, so older keys can be pruned.
     """
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    # No FK index of its own: the unique constraint leads with project.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
     key = models.UUIDField()
     received = models.DateTimeField(db_index=True)
 
