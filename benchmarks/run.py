@@ -235,7 +235,16 @@ def inner(args: argparse.Namespace) -> int:
         RATE_LIMIT_ENVELOPE_PROJECT=HUGE_RATE,
         BENCH_CEILING_FILE=str(work / "ceiling.json"),
     )
-    figures: list[str] = []
+    durability = manage(
+        "shell",
+        "-c",
+        "from django.db import connection; c = connection.cursor(); "
+        "c.execute('SHOW fsync'); fsync = c.fetchone()[0]; c.execute('SHOW synchronous_commit'); "
+        "print(f'fsync={fsync}, synchronous_commit={c.fetchone()[0]}')",
+        env=env,
+        capture=True,
+    )
+    figures: list[str] = [f"PostgreSQL {durability.strip().splitlines()[-1]}"]
     if args.reuse:
         args.updates, args.releases = dataset_size(env)
         figures.append("dataset reused (built earlier with seed and bench_list)")
@@ -312,7 +321,7 @@ def inner(args: argparse.Namespace) -> int:
                     sys.exit(f"bench: ceiling {n} differs from the project's answer")
 
         rows = []
-        for n, (label, url, secret) in enumerate(cases):
+        for n, (label, url, secret) in enumerate([] if args.ingestion_only else cases):
             auth = {"Authorization": f"Bearer {secret}"}
             log(f"{label}: project, answer cache off")
             computed = wrk(url.replace(base, uncached_base, 1), args, auth)
@@ -355,9 +364,12 @@ def inner(args: argparse.Namespace) -> int:
             server.wait(30)
 
     out = sys.stdout
+    database = (
+        "of DATABASE_URL" if os.environ.get("BENCH_DB") else "from scripts/pgtmp.py --durable"
+    )
     out.write(
         f"\nwrk -t{args.threads} -c{args.connections} -d{args.duration}s, gunicorn "
-        f"config/gunicorn.conf.py (gevent), PostgreSQL from scripts/pgtmp.py, "
+        f"config/gunicorn.conf.py (gevent), PostgreSQL {database}, "
         f"{args.updates:,} session updates, {args.releases:,} releases\n"
     )
     for line in figures:
@@ -368,7 +380,9 @@ def inner(args: argparse.Namespace) -> int:
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
     )
     summary_parts = []
-    for (label, size, computed, project, ceiling), short in zip(rows, SHORT, strict=True):
+    for (label, size, computed, project, ceiling), short in zip(
+        rows, SHORT[: len(rows)], strict=True
+    ):
         computed_share = computed.rps / ceiling.rps * 100 if ceiling.rps else 0.0
         share = project.rps / ceiling.rps * 100 if ceiling.rps else 0.0
         summary_parts.append(f"{short} {computed_share:.0f} % ({share:.0f} % cached)")
@@ -405,6 +419,9 @@ def main() -> int:
         "--envelopes", type=int, default=4000, help="distinct ingestion envelopes (0: none)"
     )
     parser.add_argument(
+        "--ingestion-only", action="store_true", help="measure ingestion alone, no read case"
+    )
+    parser.add_argument(
         "--reuse",
         action="store_true",
         help="with BENCH_DB=1: measure the dataset already in DATABASE_URL, build nothing",
@@ -415,7 +432,9 @@ def main() -> int:
         return inner(args)
     if os.environ.get("DATABASE_URL", "").startswith("postgres") and os.environ.get("BENCH_DB"):
         return inner(args)  # BENCH_DB=1: a PostgreSQL of your own, created empty
-    command = [PYTHON, str(ROOT / "scripts" / "pgtmp.py"), "--", PYTHON, __file__, "--inner"]
+    # A durable server: each acknowledged envelope is on disk before its answer.
+    pgtmp = [PYTHON, str(ROOT / "scripts" / "pgtmp.py"), "--durable", "--"]
+    command = [*pgtmp, PYTHON, __file__, "--inner"]
     return subprocess.run([*command, *sys.argv[1:]], check=False).returncode
 
 

@@ -1,7 +1,10 @@
-"""Run a command against a throwaway PostgreSQL server: ``pgtmp.py -- CMD ARGS...``.
+"""Run a command against a throwaway PostgreSQL server: ``pgtmp.py [--durable] -- CMD ARGS...``.
 
 The server lives in a temporary directory on a free loopback port, is reachable through
-``DATABASE_URL`` in the command's environment, and is stopped and deleted afterwards. PostgreSQL
+``DATABASE_URL`` in the command's environment, and is stopped and deleted afterwards. It
+skips the disk flushes that make a commit durable (``fsync``, ``synchronous_commit``, full
+page writes), which tests do not need; ``--durable`` keeps PostgreSQL's defaults, so that a
+commit is on disk when it returns (the benchmark's setting). PostgreSQL
 refuses to run as root, so under root the server runs as the unprivileged ``postgres`` user.
 """
 
@@ -37,10 +40,12 @@ def free_port() -> int:
 
 
 def main(argv: list[str]) -> int:
+    durable = False
     if "--" in argv:
+        durable = "--durable" in argv[: argv.index("--")]
         argv = argv[argv.index("--") + 1 :]
     if not argv:
-        sys.exit("usage: pgtmp.py -- COMMAND [ARGS...]")
+        sys.exit("usage: pgtmp.py [--durable] -- COMMAND [ARGS...]")
     bindir = pg_bindir()
     as_root = os.geteuid() == 0
     prefix: list[str] = ["runuser", "-u", "postgres", "--"] if as_root else []
@@ -68,10 +73,9 @@ def main(argv: list[str]) -> int:
             ],
             **run,
         )
-        options = (
-            f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        )
+        options = f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c max_connections=200"
+        if not durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         subprocess.run(
             [
                 *prefix,
