@@ -321,7 +321,9 @@ def inner(args: argparse.Namespace) -> int:
                     sys.exit(f"bench: ceiling {n} differs from the project's answer")
 
         rows = []
-        for n, (label, url, secret) in enumerate([] if args.ingestion_only else cases):
+        for n, (label, url, secret) in enumerate(cases):
+            if SHORT[n] not in args.cases:
+                continue
             auth = {"Authorization": f"Bearer {secret}"}
             log(f"{label}: project, answer cache off")
             computed = wrk(url.replace(base, uncached_base, 1), args, auth)
@@ -329,7 +331,7 @@ def inner(args: argparse.Namespace) -> int:
             project = wrk(url, args, auth)
             log(f"{label}: ceiling")
             ceiling = wrk(f"{base}/_bench/ceiling/{n}/", args, {})
-            rows.append((label, len(bodies[n]), computed, project, ceiling))
+            rows.append((label, SHORT[n], len(bodies[n]), computed, project, ceiling))
 
         ingest = None
         if args.envelopes:
@@ -380,9 +382,7 @@ def inner(args: argparse.Namespace) -> int:
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
     )
     summary_parts = []
-    for (label, size, computed, project, ceiling), short in zip(
-        rows, SHORT[: len(rows)], strict=True
-    ):
+    for label, short, size, computed, project, ceiling in rows:
         computed_share = computed.rps / ceiling.rps * 100 if ceiling.rps else 0.0
         share = project.rps / ceiling.rps * 100 if ceiling.rps else 0.0
         summary_parts.append(f"{short} {computed_share:.0f} % ({share:.0f} % cached)")
@@ -419,7 +419,10 @@ def main() -> int:
         "--envelopes", type=int, default=4000, help="distinct ingestion envelopes (0: none)"
     )
     parser.add_argument(
-        "--ingestion-only", action="store_true", help="measure ingestion alone, no read case"
+        "--cases",
+        type=lambda text: [name for name in text.split(",") if name],
+        default=list(SHORT),
+        help=f"read cases to measure, comma-separated ({','.join(SHORT)}; '' for none)",
     )
     parser.add_argument(
         "--reuse",
@@ -428,6 +431,9 @@ def main() -> int:
     )
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    unknown = set(args.cases) - set(SHORT)
+    if unknown:
+        parser.error(f"unknown cases: {', '.join(sorted(unknown))}")
     if args.inner:
         return inner(args)
     if os.environ.get("DATABASE_URL", "").startswith("postgres") and os.environ.get("BENCH_DB"):
