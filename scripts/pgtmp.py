@@ -1,11 +1,12 @@
 """Run a command against a throwaway PostgreSQL server: ``pgtmp.py [--durable] -- CMD ARGS...``.
 
 The server lives in a temporary directory on a free loopback port, is reachable through
-``DATABASE_URL`` in the command's environment, and is stopped and deleted afterwards. It
-skips the disk flushes that make a commit durable (``fsync``, ``synchronous_commit``, full
-page writes), which tests do not need; ``--durable`` keeps PostgreSQL's defaults, so that a
-commit is on disk when it returns (the benchmark's setting). PostgreSQL
+``DATABASE_URL`` in the command's environment, and is stopped and deleted afterwards. PostgreSQL
 refuses to run as root, so under root the server runs as the unprivileged ``postgres`` user.
+
+The server skips the disk flushes that make a commit durable (``fsync``, ``synchronous_commit``,
+full page writes), which tests do not need; ``--durable`` keeps PostgreSQL's defaults, so that a
+commit is on disk when it returns (what the benchmark measures).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from django.db.models import Sum
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from releases.health.batching import batcher
+from releases.health.batching import _Batch, batcher
 from releases.models import ChangeStamp, Project, Release, SessionRollup
 from tests.envelopes import aggregates, envelope, item, post_envelope
 from tests.test_user_counts import (
@@ -92,8 +92,8 @@ def post_in_threads(project: Project, bodies: list[bytes]) -> Callable[[], list[
 
 
 def wait_for_batch(
-    project: Project, envelopes: int, *, after: object = None, timeout: float = 10.0
-) -> object:
+    project: Project, envelopes: int, *, after: _Batch | None = None, timeout: float = 10.0
+) -> _Batch:
     """Until the project's open batch (another than ``after``) holds ``envelopes`` envelopes."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -148,7 +148,7 @@ def test_a_redelivered_envelope_never_shares_a_batch_and_counts_once(project):
         shared = wait_for_batch(project, 2)
         again = post_in_threads(project, [redelivered])
         wait_for_batch(project, 1, after=shared)  # a batch of its own
-        assert len(shared.parts) == 2  # type: ignore[attr-defined]
+        assert len(shared.parts) == 2
 
     assert first() == [200]
     assert batch() == [200, 200]
