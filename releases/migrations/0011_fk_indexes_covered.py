@@ -8,16 +8,16 @@ checking every row of tables of millions of rows under an exclusive lock."""
 import django.db.models.deletion
 from django.db import migrations, models
 
-
-INDEXES = [
-    ("releases_erroredsession", "project_id", "cefb6185"),
-    ("releases_sessionduration", "environment_id", "90ca3e87"),
-    ("releases_sessionduration", "project_id", "74509a51"),
-    ("releases_sessionduration", "release_id", "823895a5"),
-    ("releases_sessionupdatekey", "project_id", "2da9a17e"),
-    ("releases_sessionuser", "environment_id", "61e60d4a"),
-    ("releases_sessionuser", "project_id", "cb92c38d"),
-    ("releases_sessionuser", "release_id", "f13543c8"),
+# (model, foreign key, the suffix of its index's name as Django made it)
+FOREIGN_KEYS = [
+    ("erroredsession", "project", "cefb6185"),
+    ("sessionduration", "environment", "90ca3e87"),
+    ("sessionduration", "project", "74509a51"),
+    ("sessionduration", "release", "823895a5"),
+    ("sessionupdatekey", "project", "2da9a17e"),
+    ("sessionuser", "environment", "61e60d4a"),
+    ("sessionuser", "project", "cb92c38d"),
+    ("sessionuser", "release", "f13543c8"),
 ]
 
 
@@ -30,92 +30,24 @@ class Migration(migrations.Migration):
         migrations.SeparateDatabaseAndState(
             database_operations=[
                 migrations.RunSQL(
-                    f'DROP INDEX IF EXISTS "{table}_{column}_{suffix}"',
-                    f'CREATE INDEX "{table}_{column}_{suffix}" ON "{table}" ("{column}")',
+                    f'DROP INDEX IF EXISTS "releases_{model}_{field}_id_{suffix}"',
+                    f'CREATE INDEX "releases_{model}_{field}_id_{suffix}" '
+                    f'ON "releases_{model}" ("{field}_id")',
                 )
-                for table, column, suffix in INDEXES
+                for model, field, suffix in FOREIGN_KEYS
             ],
             state_operations=[
                 migrations.AlterField(
-                    model_name="erroredsession",
-                    name="project",
+                    model_name=model,
+                    name=field,
                     field=models.ForeignKey(
                         db_index=False,
                         on_delete=django.db.models.deletion.CASCADE,
                         related_name="+",
-                        to="releases.project",
+                        to=f"releases.{field}",
                     ),
-                ),
-                migrations.AlterField(
-                    model_name="sessionduration",
-                    name="environment",
-                    field=models.ForeignKey(
-                        db_index=False,
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="+",
-                        to="releases.environment",
-                    ),
-                ),
-                migrations.AlterField(
-                    model_name="sessionduration",
-                    name="project",
-                    field=models.ForeignKey(
-                        db_index=False,
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="+",
-                        to="releases.project",
-                    ),
-                ),
-                migrations.AlterField(
-                    model_name="sessionduration",
-                    name="release",
-                    field=models.ForeignKey(
-                        db_index=False,
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="+",
-                        to="releases.release",
-                    ),
-                ),
-                migrations.AlterField(
-                    model_name="sessionupdatekey",
-                    name="project",
-                    field=models.ForeignKey(
-                        db_index=False,
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="+",
-                        to="releases.project",
-                    ),
-                ),
-                migrations.AlterField(
-                    model_name="sessionuser",
-                    name="environment",
-                    field=models.ForeignKey(
-                        db_index=False,
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="+",
-                        to="releases.environment",
-                    ),
-                ),
-                migrations.AlterField(
-                    model_name="sessionuser",
-                    name="project",
-                    field=models.ForeignKey(
-                        db_index=False,
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="+",
-                        to="releases.project",
-                    ),
-                ),
-                migrations.AlterField(
-                    model_name="sessionuser",
-                    name="release",
-                    field=models.ForeignKey(
-                        db_index=False,
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="+",
-                        to="releases.release",
-                    ),
-                ),
+                )
+                for model, field, _ in FOREIGN_KEYS
             ],
         ),
     ]
