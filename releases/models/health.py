@@ -91,20 +91,30 @@ class SessionRollup(models.Model):
         return f"{self.release_id}/{self.project_id}/{self.environment_id} @ {self.hour}"
 
 
-class SessionUser(models.Model):
-    """A distinct id seen per project, release, environment and hour: users per stats bucket.
+class PerReleaseEnvironment(models.Model):
+    """Rows per project, release and environment, written for every ingested update.
 
-    Window totals (users since a moment) read :class:`SessionUserSeen` instead.
+    No single-column FK indexes: each would cost every ingested row a write, and none is
+    needed. Each subclass's unique constraint leads with project, another of its indexes with
+    release, and environments are not deleted on their own.
     """
 
-    # No single-column FK indexes (one write each per ingested row): the unique constraint
-    # leads with project, the release index with release, and environments are not deleted on
-    # their own.
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
     release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="+", db_index=False)
     environment = models.ForeignKey(
         Environment, on_delete=models.CASCADE, related_name="+", db_index=False
     )
+
+    class Meta:
+        abstract = True
+
+
+class SessionUser(PerReleaseEnvironment):
+    """A distinct id seen per project, release, environment and hour: users per stats bucket.
+
+    Window totals (users since a moment) read :class:`SessionUserSeen` instead.
+    """
+
     hour = models.DateTimeField()
     # The SDK's ``did`` as a UUID (UUIDv5 of the text when it is not one): no PII stored.
     did = models.UUIDField()
@@ -125,7 +135,7 @@ class SessionUser(models.Model):
         return str(self.did)
 
 
-class SessionUserSeen(models.Model):
+class SessionUserSeen(PerReleaseEnvironment):
     """The latest hour in which a did started a session, per project, release and environment.
 
     Every window ends now, so the distinct users of a window starting at ``T`` are exactly the
@@ -134,14 +144,6 @@ class SessionUserSeen(models.Model):
     at most one row per user, instead of one row per user and hour.
     """
 
-    # No single-column FK indexes: the unique constraint leads with project, the covering
-    # index with release, and environments are not deleted on their own. Each index costs
-    # every ingested user a write.
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
-    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="+", db_index=False)
-    environment = models.ForeignKey(
-        Environment, on_delete=models.CASCADE, related_name="+", db_index=False
-    )
     did = models.UUIDField()
     last_hour = models.DateTimeField()
     last_crashed_hour = models.DateTimeField(null=True, blank=True)
@@ -201,7 +203,7 @@ class ReleaseUserSeen(models.Model):
         return f"{self.did} @ {self.last_hour}"
 
 
-class SessionUserLast(models.Model):
+class SessionUserLast(PerReleaseEnvironment):
     """How many dids have their latest hour here, per project, release, environment and hour.
 
     ``users`` counts the :class:`SessionUserSeen` rows whose ``last_hour`` is ``hour``,
@@ -212,11 +214,6 @@ class SessionUserLast(models.Model):
     a count may be 0 (every did of the hour was seen again later).
     """
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
-    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="+", db_index=False)
-    environment = models.ForeignKey(
-        Environment, on_delete=models.CASCADE, related_name="+", db_index=False
-    )
     hour = models.DateTimeField()
     users = models.BigIntegerField(default=0)
     crashed = models.BigIntegerField(default=0)
@@ -289,7 +286,7 @@ class ProjectUserSeen(models.Model):
         return f"{self.did} @ {self.last_hour}"
 
 
-class SessionDuration(models.Model):
+class SessionDuration(PerReleaseEnvironment):
     """How many exited sessions fell in a duration bucket, per project, release, env and hour.
 
     ``duration_ms`` is the bucket's value, within 1 % of every duration in it
@@ -298,14 +295,6 @@ class SessionDuration(models.Model):
     :class:`SessionDurationDay`.
     """
 
-    # No single-column FK indexes (one write each per ingested row): the unique constraint
-    # leads with project, the covering index with release, and environments are not deleted on
-    # their own.
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
-    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="+", db_index=False)
-    environment = models.ForeignKey(
-        Environment, on_delete=models.CASCADE, related_name="+", db_index=False
-    )
     hour = models.DateTimeField()
     duration_ms = models.BigIntegerField()
     count = models.BigIntegerField(default=0)
@@ -329,7 +318,7 @@ class SessionDuration(models.Model):
         return f"{self.duration_ms} ms x {self.count}"
 
 
-class SessionDurationDay(models.Model):
+class SessionDurationDay(PerReleaseEnvironment):
     """:class:`SessionDuration`'s counts summed per UTC day (``day``: the sessions' start).
 
     Written at ingest beside the hourly rows, in the same statement (docs/health.md §9.4). A
@@ -339,14 +328,6 @@ class SessionDurationDay(models.Model):
     bucket, whatever the sessions.
     """
 
-    # No single-column FK indexes (as SessionUserSeen): the unique constraint leads with
-    # project, the covering index with release, and environments are not deleted on their
-    # own. Each index costs every ingested duration bucket a write.
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
-    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="+", db_index=False)
-    environment = models.ForeignKey(
-        Environment, on_delete=models.CASCADE, related_name="+", db_index=False
-    )
     day = models.DateField()
     duration_ms = models.BigIntegerField()
     count = models.BigIntegerField(default=0)
