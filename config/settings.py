@@ -121,6 +121,14 @@ if DB_PREPARE_THRESHOLD and DATABASES["default"]["ENGINE"] == "django.db.backend
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         server_side_binding=True, prepare_threshold=DB_PREPARE_THRESHOLD
     )
+# PostgreSQL: no JIT compilation (docs/performance.md §6.5). The service's statements take
+# milliseconds, but the estimates of a batch's upserts cross JIT's threshold, and compiling
+# them costs more than running them. DB_JIT=1 leaves the server's own setting (for a pooler
+# that refuses startup options, such as PgBouncer without ignore_startup_parameters).
+if not env.bool("DB_JIT", default=False) and (
+    DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+):
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
 SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
 # Seconds a SQLite write waits for the write lock before the request answers 503.
 SQLITE_BUSY_TIMEOUT = env.float("SQLITE_BUSY_TIMEOUT", default=5.0)

@@ -53,6 +53,15 @@ def test_readiness_names_an_unapplied_migration(client):
     assert body["problems"] == [body["detail"]]
 
 
+@pytest.mark.postgresql
+@pytest.mark.django_db
+def test_postgresql_connections_run_without_jit():
+    # config/settings.py: JIT off (DB_JIT), docs/performance.md §6.5.
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone() == ("off",)
+
+
 @pytest.mark.django_db
 def test_health_check_is_never_redirected_to_https(client, settings):
     settings.SECURE_SSL_REDIRECT = True

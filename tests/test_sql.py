@@ -7,6 +7,7 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from django.db import connection
 
 from releases.health.sql import BATCH, insert_new, upsert
 from releases.health.store import USERS_BY_RELEASE
@@ -76,6 +77,34 @@ def test_upsert_latest_keeps_the_greater_value():
     )
 
     assert dict(ProjectUserSeen.objects.values_list("did", "last_hour")) == {early: ONE, late: ONE}
+
+
+@pytest.mark.postgresql
+def test_upsert_latest_leaves_rows_already_current_as_they_are():
+    """``ON CONFLICT DO UPDATE … WHERE`` locks every conflicting row, changed or not (a lock sets
+    the row's ``xmax``); rows that are already as late are left out before the insert."""
+    project = ProjectFactory()
+    env = EnvironmentFactory(organization=project.organization)
+    current, behind = uuid.uuid4(), uuid.uuid4()
+    columns = ("project_id", "environment_id", "did", "last_hour")
+    rows = [(project.pk, env.pk, current, ONE), (project.pk, env.pk, behind, NOON)]
+    upsert(ProjectUserSeen, columns, rows, keys=3, latest=["last_hour"])
+
+    upsert(
+        ProjectUserSeen,
+        columns,
+        [(project.pk, env.pk, current, NOON), (project.pk, env.pk, behind, ONE)],
+        keys=3,
+        latest=["last_hour"],
+    )
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT did, last_hour, xmax::text FROM {ProjectUserSeen._meta.db_table}"  # noqa: S608
+        )
+        stored = {did: (hour, xmax) for did, hour, xmax in cursor.fetchall()}
+    assert stored[current] == (ONE, "0")  # neither rewritten nor locked
+    assert stored[behind][0] == ONE
 
 
 def test_insert_new_returns_only_keys_not_stored_yet():
