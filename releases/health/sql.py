@@ -3,9 +3,10 @@
 ``INSERT … ON CONFLICT`` with ``EXCLUDED`` and ``RETURNING`` is spelled the same on PostgreSQL
 and on SQLite (3.35+). Only the way the rows reach the server differs, and that lives in one
 function, :func:`_statements`: PostgreSQL gets one array literal per column (``unnest``), so a
-whole batch is one statement with a handful of parameters; SQLite gets ``VALUES`` lists. An
-upsert may keep counts of its rows' values in the same statement (:class:`Tally`). Tests run
-both (``tests/test_sql.py``).
+whole batch is one statement with a handful of parameters; SQLite gets ``VALUES`` lists. On
+PostgreSQL, an upsert of ``latest`` values also leaves out the rows already current, which
+``ON CONFLICT`` would lock (:func:`_unless_current`). An upsert may keep counts of its rows'
+values in the same statement (:class:`Tally`). Tests run both (``tests/test_sql.py``).
 """
 
 from __future__ import annotations
@@ -134,8 +135,8 @@ def _statements(
     is one statement with a handful of text parameters, which the server parses, instead of
     one parameter per value that the client adapts; elsewhere, ``VALUES`` lists. ``whole``:
     PostgreSQL gets all the rows in one statement, however many. ``unless`` (PostgreSQL): a
-    condition on the stored row (``stored``) and the new one (``incoming``, by column name)
-    under which the new row is not inserted at all (:func:`_unless_current`).
+    scalar query on each new row (``incoming``, its columns by name); the rows for which it is
+    true are not inserted (:func:`_unless_current`).
     """
     insert = _insert(model, tuple(names), connection.vendor)
     fields, table, column_list = insert.fields, insert.table, insert.columns
