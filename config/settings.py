@@ -128,7 +128,9 @@ if DB_PREPARE_THRESHOLD and DATABASES["default"]["ENGINE"] == "django.db.backend
 if not env.bool("DB_JIT", default=False) and (
     DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 ):
-    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    # Added to the DATABASE_URL's own ``?options=``, if it has any.
+    _options["options"] = f"{_options.get('options', '')} -c jit=off".strip()
 SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
 # Seconds a SQLite write waits for the write lock before the request answers 503.
 SQLITE_BUSY_TIMEOUT = env.float("SQLITE_BUSY_TIMEOUT", default=5.0)
