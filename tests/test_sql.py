@@ -55,26 +55,25 @@ def test_upsert_adds_to_stored_counters_and_inserts_new_keys():
     }
 
 
-def test_upsert_latest_keeps_the_greater_value():
-    project = ProjectFactory()
-    env = EnvironmentFactory(organization=project.organization)
-    early, late = uuid.uuid4(), uuid.uuid4()
-    columns = ("project_id", "environment_id", "did", "last_hour")
+def upsert_latest_hours(project, env, hours):
+    """Upsert one ``ProjectUserSeen`` row per did of ``hours`` (did -> hour), keeping the later
+    hour of each."""
     upsert(
         ProjectUserSeen,
-        columns,
-        [(project.pk, env.pk, early, ONE), (project.pk, env.pk, late, NOON)],
+        ("project_id", "environment_id", "did", "last_hour"),
+        [(project.pk, env.pk, did, hour) for did, hour in hours.items()],
         keys=3,
         latest=["last_hour"],
     )
 
-    upsert(
-        ProjectUserSeen,
-        columns,
-        [(project.pk, env.pk, early, NOON), (project.pk, env.pk, late, ONE)],
-        keys=3,
-        latest=["last_hour"],
-    )
+
+def test_upsert_latest_keeps_the_greater_value():
+    project = ProjectFactory()
+    env = EnvironmentFactory(organization=project.organization)
+    early, late = uuid.uuid4(), uuid.uuid4()
+    upsert_latest_hours(project, env, {early: ONE, late: NOON})
+
+    upsert_latest_hours(project, env, {early: NOON, late: ONE})
 
     assert dict(ProjectUserSeen.objects.values_list("did", "last_hour")) == {early: ONE, late: ONE}
 
@@ -86,17 +85,9 @@ def test_upsert_latest_leaves_rows_already_current_as_they_are():
     project = ProjectFactory()
     env = EnvironmentFactory(organization=project.organization)
     current, behind = uuid.uuid4(), uuid.uuid4()
-    columns = ("project_id", "environment_id", "did", "last_hour")
-    rows = [(project.pk, env.pk, current, ONE), (project.pk, env.pk, behind, NOON)]
-    upsert(ProjectUserSeen, columns, rows, keys=3, latest=["last_hour"])
+    upsert_latest_hours(project, env, {current: ONE, behind: NOON})
 
-    upsert(
-        ProjectUserSeen,
-        columns,
-        [(project.pk, env.pk, current, NOON), (project.pk, env.pk, behind, ONE)],
-        keys=3,
-        latest=["last_hour"],
-    )
+    upsert_latest_hours(project, env, {current: NOON, behind: ONE})
 
     with connection.cursor() as cursor:
         cursor.execute(
