@@ -14,7 +14,9 @@ from typing import Any
 
 _host = os.environ.get("HOST", "127.0.0.1")
 bind = os.environ.get("GUNICORN_BIND", f"{_host}:{os.environ.get('PORT', '8000')}")
-workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
+# CPUs + 1 rather than gunicorn's 2 x CPUs + 1 (advice for sync workers): each gevent worker
+# serves many requests, and PostgreSQL on the same machine needs CPU too (docs/performance.md §6.5).
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() + 1))
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
 # Simultaneous connections per gevent worker (slow ones included); threads per gthread worker.
 worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
