@@ -386,6 +386,19 @@ def test_monitor_adoption_prunes_keys_no_update_can_match(api_client, project):
     assert list(SessionUpdateKey.objects.all()) == [kept]
 
 
+def test_deleting_a_project_deletes_its_delivery_keys(api_client, project):
+    """The keys' project has no foreign-key constraint (migration 0012): Django's cascade
+    deletes them."""
+    other = ProjectFactory(organization=project.organization)
+    now = timezone.now()
+    send_sessions(api_client, project, session(release="app@1", started=now))
+    send_sessions(api_client, other, session(release="app@1", started=now))
+
+    project.delete()
+
+    assert list(SessionUpdateKey.objects.values_list("project_id", flat=True)) == [other.pk]
+
+
 def test_stage_filter_selects_releases_by_stage(api_client, project):
     now = timezone.now() - timedelta(seconds=1)
     send_sessions(

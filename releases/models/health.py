@@ -375,17 +375,21 @@ class SessionUpdateKey(models.Model):
     """Digests of individual session updates already stored: duplicate deliveries count once.
 
     Updates older than five days are refused anyway, so older keys can be pruned.
+
+    Every ingested update inserts one row, so the row costs as little as it can: the key is the
+    primary key (no ``id`` and its index), ``project`` has no foreign-key constraint (checked
+    for each row at commit otherwise; a project's keys go with it through Django's cascade,
+    and a key of a project deleted meanwhile is pruned with the others), and ``received``
+    has a BRIN index on PostgreSQL (rows arrive in its order), a B-tree elsewhere, made by
+    migration 0012 outside Django's model state (docs/performance.md §6.6).
     """
 
-    # No FK index of its own: the unique constraint leads with project.
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    pk = models.CompositePrimaryKey("project", "key")
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     key = models.UUIDField()
-    received = models.DateTimeField(db_index=True)
-
-    class Meta:
-        constraints: ClassVar = [
-            models.UniqueConstraint(fields=["project", "key"], name="unique_session_update_key"),
-        ]
+    received = models.DateTimeField()
 
     def __str__(self) -> str:
         return str(self.key)
