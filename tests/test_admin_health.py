@@ -220,10 +220,12 @@ def test_release_page_without_sessions_shows_a_line_instead_of_a_chart(staff_cli
 
 def test_compare_page_lists_releases_newest_first_with_sparklines(staff_client, sdk, org, project):
     now = timezone.now()
+    # Today (UTC), whatever the hour: the sparklines' last point is today's.
+    today = max(hour_ago(), now.replace(hour=0, minute=0, second=0, microsecond=0))
     for age, version, crashed in [(3, "app@1", 1), (2, "app@2", 10), (1, "app@3", 2)]:
         ReleaseFactory(organization=org, version=version, projects=[project],
                        date_added=now - timedelta(days=age))  # fmt: skip
-        send_outcomes(sdk, project, release=version, started=hour_ago(), exited=20 - crashed,
+        send_outcomes(sdk, project, release=version, started=today, exited=20 - crashed,
                       crashed=crashed)  # fmt: skip
     path = reverse("admin:releases_project_releases", args=[project.pk])
 
