@@ -20,11 +20,19 @@ from releases.health.adoption import maybe_refresh_adoption, refresh_adoption
 from releases.health.reads import HealthQuery, ReleaseHealth
 from releases.models import (
     Environment,
+    ErroredSession,
     Project,
     Release,
     ReleaseProject,
     ReleaseProjectEnvironment,
+    ReleaseUserLast,
+    ReleaseUserSeen,
+    SessionDuration,
+    SessionDurationDay,
     SessionUpdateKey,
+    SessionUser,
+    SessionUserLast,
+    SessionUserSeen,
 )
 from tests.envelopes import aggregates, envelope, item, post_envelope, send_sessions, session
 from tests.factories import ProjectFactory
@@ -397,6 +405,36 @@ def test_deleting_a_project_deletes_its_delivery_keys(api_client, project):
     project.delete()
 
     assert list(SessionUpdateKey.objects.values_list("project_id", flat=True)) == [other.pk]
+
+
+def test_deleting_a_release_deletes_its_health_rows(api_client, project):
+    """The per-row tables have no foreign-key constraints (migration 0013): Django's cascade
+    deletes them, and the other release's rows stay."""
+    now = timezone.now()
+    send_sessions(
+        api_client,
+        project,
+        session(release="app@1", started=now, status="crashed", did="u1"),
+        session(release="app@1", started=now, status="exited", did="u2", duration=5.0),
+        session(release="app@2", started=now, did="u1"),
+    )
+    per_row = (
+        SessionUser,
+        SessionUserSeen,
+        ReleaseUserSeen,
+        SessionUserLast,
+        ReleaseUserLast,
+        SessionDuration,
+        SessionDurationDay,
+        ErroredSession,
+    )
+    doomed = Release.objects.get(version="app@1")
+    assert [m.__name__ for m in per_row if not m.objects.filter(release=doomed).exists()] == []
+
+    doomed.delete()
+
+    assert [m.__name__ for m in per_row if m.objects.filter(release_id=doomed.pk).exists()] == []
+    assert SessionUserSeen.objects.filter(release__version="app@2").exists()
 
 
 def test_stage_filter_selects_releases_by_stage(api_client, project):

@@ -18,8 +18,13 @@ from releases.models import (
     Release,
     ReleaseProject,
     ReleaseProjectEnvironment,
+    ReleaseUserLast,
+    ReleaseUserSeen,
     SessionRollup,
     SessionUpdateKey,
+    SessionUser,
+    SessionUserLast,
+    SessionUserSeen,
 )
 from tests.envelopes import envelope, item, post_envelope, session
 
@@ -131,6 +136,11 @@ def test_a_release_deleted_by_another_process_is_created_again(client, project):
     assert ReleaseProject.objects.filter(release=new, project=project).exists()
     assert ReleaseProjectEnvironment.objects.filter(release=new, project=project).exists()
     assert stored(project) == 4
+    # The users' tables have no foreign-key constraint (migration 0013): the rollups' failed
+    # the first try, and nothing of it is left under the deleted release.
+    for model in (SessionUser, SessionUserSeen, ReleaseUserSeen, SessionUserLast, ReleaseUserLast):
+        assert not model.objects.filter(release_id=old.pk).exists(), model
+        assert model.objects.filter(release=new).exists(), model
 
 
 def test_a_redelivered_envelope_counts_once_with_everything_known(client, project):

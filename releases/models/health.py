@@ -7,7 +7,7 @@ Written by the envelope endpoint (``releases.health.store``) and read by
 from __future__ import annotations
 
 import secrets
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import models
@@ -91,19 +91,33 @@ class SessionRollup(models.Model):
         return f"{self.release_id}/{self.project_id}/{self.environment_id} @ {self.hour}"
 
 
+def _per_row_key(to: type[models.Model], *, db_index: bool = False) -> models.ForeignKey[Any, Any]:
+    """A foreign key of the tables that ingestion writes for every update: without an index
+    of its own (each costs every row a write; the tables' unique constraints lead with what is
+    searched) and without a database constraint, whose check would cost every new row one
+    lookup per key at commit (docs/performance.md §6.6). Nothing is lost: these rows are
+    written in the transaction of their ``SessionRollup`` row, whose constraints still fail it
+    when a release or environment is deleted meanwhile, and deletions reach them through
+    Django's cascade."""
+    return models.ForeignKey(
+        to,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=db_index,
+        db_constraint=False,
+    )
+
+
 class PerReleaseEnvironment(models.Model):
     """Rows per project, release and environment, written for every ingested update.
 
-    No single-column FK indexes: each would cost every ingested row a write, and none is
-    needed. Each subclass's unique constraint leads with project, another of its indexes with
-    release, and environments are not deleted on their own.
+    Their keys are :func:`_per_row_key`: each subclass's unique constraint leads with project,
+    another of its indexes with release, and environments are not deleted on their own.
     """
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
-    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="+", db_index=False)
-    environment = models.ForeignKey(
-        Environment, on_delete=models.CASCADE, related_name="+", db_index=False
-    )
+    project = _per_row_key(Project)
+    release = _per_row_key(Release)
+    environment = _per_row_key(Environment)
 
     class Meta:
         abstract = True
@@ -183,8 +197,8 @@ class ReleaseUserSeen(models.Model):
 
     # The unique constraint leads with release (the cascade of a release's deletion uses it);
     # no other index: each costs every ingested user a write.
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
-    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="+", db_index=False)
+    project = _per_row_key(Project)
+    release = _per_row_key(Release)
     did = models.UUIDField()
     last_hour = models.DateTimeField()
     last_crashed_hour = models.DateTimeField(null=True, blank=True)
@@ -236,8 +250,8 @@ class ReleaseUserLast(models.Model):
     :class:`ReleaseUserSeen` rows have their latest (crashed) hour there. What the users of
     a query without an environment filter sum."""
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
-    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="+", db_index=False)
+    project = _per_row_key(Project)
+    release = _per_row_key(Release)
     hour = models.DateTimeField()
     users = models.BigIntegerField(default=0)
     crashed = models.BigIntegerField(default=0)
@@ -261,10 +275,8 @@ class ProjectUserSeen(models.Model):
     """
 
     # As above: the unique constraint leads with project; no index for environment.
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
-    environment = models.ForeignKey(
-        Environment, on_delete=models.CASCADE, related_name="+", db_index=False
-    )
+    project = _per_row_key(Project)
+    environment = _per_row_key(Environment)
     did = models.UUIDField()
     last_hour = models.DateTimeField()
 
@@ -354,9 +366,10 @@ class SessionDurationDay(PerReleaseEnvironment):
 class ErroredSession(models.Model):
     """Sids already counted as errored, so that each errored session counts once."""
 
-    # No FK index of its own: the unique constraint leads with project.
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
-    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="+")
+    # No index for project: the unique constraint leads with it. Release keeps its index
+    # (a release's deletion finds its rows by it).
+    project = _per_row_key(Project)
+    release = _per_row_key(Release, db_index=True)
     sid = models.UUIDField()
     hour = models.DateTimeField()
 
