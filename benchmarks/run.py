@@ -367,6 +367,9 @@ def inner(args: argparse.Namespace) -> int:
             }
             ceiling = wrk(f"{base}/_bench/ceiling/envelope/", args, headers, script=str(script))
             ingest = (load, stored, ceiling)
+            drop = "DROP TABLE IF EXISTS bench_envelope"  # the ceiling's rows: not kept
+            manage("shell", "-c", "from django.db import connection; "
+                   f"connection.cursor().execute({drop!r})", env=env)  # fmt: skip
     finally:
         for _, server in servers:
             server.terminate()

@@ -390,17 +390,13 @@ class SessionUpdateKey(models.Model):
     Updates older than five days are refused anyway, so older keys can be pruned.
 
     Every ingested update inserts one row, so the row costs as little as it can: the key is the
-    primary key (no ``id`` and its index), ``project`` has no foreign-key constraint (checked
-    for each row at commit otherwise; a project's keys go with it through Django's cascade,
-    and a key of a project deleted meanwhile is pruned with the others), and ``received``
-    has a BRIN index on PostgreSQL (rows arrive in its order), a B-tree elsewhere, made by
-    migration 0012 outside Django's model state (docs/performance.md §6.6).
+    primary key (no ``id`` and its index), ``project`` is a :func:`_per_row_key`, and
+    ``received`` has a BRIN index on PostgreSQL (rows arrive in its order), a B-tree elsewhere,
+    made by migration 0012 outside Django's model state (docs/performance.md §6.6).
     """
 
     pk = models.CompositePrimaryKey("project", "key")
-    project = models.ForeignKey(
-        Project, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
-    )
+    project = _per_row_key(Project)
     key = models.UUIDField()
     received = models.DateTimeField()
 
