@@ -29,17 +29,22 @@ def _bodies() -> list[Any]:
         return list(json.load(handle))
 
 
-class CeilingView(APIView):
+class _BareView(APIView):
+    """DRF with nothing of the project's: no authentication, permission or throttle, DRF's
+    standard renderer."""
+
     authentication_classes: list[Any] = []
     permission_classes: list[Any] = []
     throttle_classes: list[Any] = []
     renderer_classes = [JSONRenderer]
 
+
+class CeilingView(_BareView):
     def get(self, request: Request, case: int) -> Response:
         return Response(_bodies()[case])
 
 
-class IngestCeilingView(APIView):
+class IngestCeilingView(_BareView):
     """The ceiling of ingestion: what an envelope's durable acknowledgement costs at the least.
 
     It reads and decompresses the body (as the envelope endpoint does) and commits it whole as
@@ -48,10 +53,6 @@ class IngestCeilingView(APIView):
     each acknowledged envelope is on disk before its answer.
     """
 
-    authentication_classes: list[Any] = []
-    permission_classes: list[Any] = []
-    throttle_classes: list[Any] = []
-    renderer_classes = [JSONRenderer]
     parser_classes: list[Any] = []
 
     def post(self, request: Request) -> Response:

@@ -7,6 +7,36 @@ reads nothing; SQLite copies each table."""
 import django.db.models.deletion
 from django.db import migrations, models
 
+# (model, foreign key): the keys that became releases.models.health._per_row_key (the delivery
+# keys' project became one in 0012).
+PER_ROW_KEYS = [
+    ("erroredsession", "project"),
+    ("erroredsession", "release"),
+    ("projectuserseen", "environment"),
+    ("projectuserseen", "project"),
+    ("releaseuserlast", "project"),
+    ("releaseuserlast", "release"),
+    ("releaseuserseen", "project"),
+    ("releaseuserseen", "release"),
+    ("sessionduration", "environment"),
+    ("sessionduration", "project"),
+    ("sessionduration", "release"),
+    ("sessiondurationday", "environment"),
+    ("sessiondurationday", "project"),
+    ("sessiondurationday", "release"),
+    ("sessionuser", "environment"),
+    ("sessionuser", "project"),
+    ("sessionuser", "release"),
+    ("sessionuserlast", "environment"),
+    ("sessionuserlast", "project"),
+    ("sessionuserlast", "release"),
+    ("sessionuserseen", "environment"),
+    ("sessionuserseen", "project"),
+    ("sessionuserseen", "release"),
+]
+#: The one of them that keeps its index (a release's deletion finds its rows by it).
+INDEXED = {("erroredsession", "release")}
+
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -15,255 +45,15 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.AlterField(
-            model_name="erroredsession",
-            name="project",
+            model_name=model,
+            name=field,
             field=models.ForeignKey(
                 db_constraint=False,
-                db_index=False,
+                db_index=(model, field) in INDEXED,
                 on_delete=django.db.models.deletion.CASCADE,
                 related_name="+",
-                to="releases.project",
+                to=f"releases.{field}",
             ),
-        ),
-        migrations.AlterField(
-            model_name="erroredsession",
-            name="release",
-            field=models.ForeignKey(
-                db_constraint=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="+",
-                to="releases.release",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="projectuserseen",
-            name="environment",
-            field=models.ForeignKey(
-                db_constraint=False,
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="+",
-                to="releases.environment",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="projectuserseen",
-            name="project",
-            field=models.ForeignKey(
-                db_constraint=False,
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="+",
-                to="releases.project",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="releaseuserlast",
-            name="project",
-            field=models.ForeignKey(
-                db_constraint=False,
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="+",
-                to="releases.project",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="releaseuserlast",
-            name="release",
-            field=models.ForeignKey(
-                db_constraint=False,
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="+",
-                to="releases.release",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="releaseuserseen",
-            name="project",
-            field=models.ForeignKey(
-                db_constraint=False,
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="+",
-                to="releases.project",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="releaseuserseen",
-            name="release",
-            field=models.ForeignKey(
-                db_constraint=False,
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="+",
-                to="releases.release",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="sessionduration",
-            name="environment",
-            field=models.ForeignKey(
-                db_constraint=False,
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="+",
-                to="releases.environment",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="sessionduration",
-            name="project",
-            field=models.ForeignKey(
-                db_constraint=False,
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="+",
-                to="releases.project",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="sessionduration",
-            name="release",
-            field=models.ForeignKey(
-                db_constraint=False,
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="+",
-                to="releases.release",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="sessiondurationday",
-            name="environment",
-            field=models.ForeignKey(
-                db_constraint=False,
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="+",
-                to="releases.environment",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="sessiondurationday",
-            name="project",
-            field=models.ForeignKey(
-                db_constraint=False,
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="+",
-                to="releases.project",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="sessiondurationday",
-            name="release",
-            field=models.ForeignKey(
-                db_constraint=False,
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="+",
-                to="releases.release",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="sessionuser",
-            name="environment",
-            field=models.ForeignKey(
-                db_constraint=False,
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="+",
-                to="releases.environment",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="sessionuser",
-            name="project",
-            field=models.ForeignKey(
-                db_constraint=False,
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="+",
-                to="releases.project",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="sessionuser",
-            name="release",
-            field=models.ForeignKey(
-                db_constraint=False,
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="+",
-                to="releases.release",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="sessionuserlast",
-            name="environment",
-            field=models.ForeignKey(
-                db_constraint=False,
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="+",
-                to="releases.environment",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="sessionuserlast",
-            name="project",
-            field=models.ForeignKey(
-                db_constraint=False,
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="+",
-                to="releases.project",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="sessionuserlast",
-            name="release",
-            field=models.ForeignKey(
-                db_constraint=False,
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="+",
-                to="releases.release",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="sessionuserseen",
-            name="environment",
-            field=models.ForeignKey(
-                db_constraint=False,
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="+",
-                to="releases.environment",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="sessionuserseen",
-            name="project",
-            field=models.ForeignKey(
-                db_constraint=False,
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="+",
-                to="releases.project",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="sessionuserseen",
-            name="release",
-            field=models.ForeignKey(
-                db_constraint=False,
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="+",
-                to="releases.release",
-            ),
-        ),
+        )
+        for model, field in PER_ROW_KEYS
     ]
