@@ -173,7 +173,7 @@ def test_a_known_key_is_stored_with_the_envelope_limits_off(client, project, set
 
 def test_a_known_key_from_a_blocked_address_is_refused_and_not_counted(client, project, settings):
     assert post_envelope(client, project, sessions()).status_code == 200
-    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "auth_failure_address": "1/min"}
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "auth_failure_address": "1/hour"}
     bad = "Sentry sentry_key=0123456789abcdef0123456789abcdef, sentry_version=7"
     unknown = post_envelope(client, project, sessions(), auth=False, HTTP_X_SENTRY_AUTH=bad)
     assert unknown.status_code == 401
