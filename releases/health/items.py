@@ -32,6 +32,15 @@ MAX_SEQ = 2**64 - 1
 NIL_UUID = uuid.UUID(int=0)
 DID_NAMESPACE = uuid.UUID("b7a3b4c5-7f0e-4cd1-9b5d-2a8b3c4d5e6f")
 T = TypeVar("T")
+_LOW_96_BITS = (1 << 96) - 1
+#: The hours a stored delivery key can start with (:meth:`SessionUpdate.stored_key`): a stored
+#: key outside this range (a digest's first four bytes, 99.98 % of them) is of the first form.
+KEY_HOURS = range(262_968, 1_139_568)  # 2000-01-01 to 2100-01-01, UTC
+
+
+def hours_since_1970(moment: datetime) -> int:
+    """Whole hours from 1970-01-01 UTC to ``moment``, within what four bytes hold."""
+    return min(max(int(moment.timestamp()) // 3600, 0), 2**32 - 1)
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,9 @@ class SessionUpdate:
     #: (aggregates of an envelope without ``sent_at``), or :meth:`dedup_key` for updates
     #: built without an envelope.
     key: uuid.UUID | None = field(default=None, compare=False)
+    #: The hour the key is stored under (:meth:`stored_key`), from the item as sent. None:
+    #: the hour of ``started``.
+    key_hour: int | None = field(default=None, compare=False)
 
     @property
     def aggregate(self) -> bool:
@@ -63,6 +75,22 @@ class SessionUpdate:
     @property
     def errored(self) -> bool:
         return self.errors > 0 or self.status in ERROR_STATUSES
+
+    def stored_key(self) -> uuid.UUID | None:
+        """The delivery key as the keys' table holds it (docs/health.md §6.6): its first four
+        bytes replaced by its hour, so that the keys of the updates arriving together, which
+        started in the last hours, are neighbours in the table's index. None: not
+        deduplicated."""
+        key = self.first_form_key()
+        if key is None:
+            return None
+        hour = self.key_hour if self.key_hour is not None else hours_since_1970(self.started)
+        return uuid.UUID(int=hour << 96 | key.int & _LOW_96_BITS)
+
+    def first_form_key(self) -> uuid.UUID | None:
+        """The delivery key as keys were stored before :meth:`stored_key` (docs/health.md
+        §6.6): :attr:`key`, or :meth:`dedup_key` for an update built without an envelope."""
+        return self.key if self.key is not None or self.aggregate else self.dedup_key()
 
     def dedup_key(self) -> uuid.UUID:
         """Identifies a delivered update: a re-delivery of the same state has the same key."""
@@ -323,6 +351,15 @@ def session_key(payload: dict[str, Any], sent_at: Any) -> uuid.UUID:
 _SESSION_PREFIX = _framed(_KEY_JSON.encode("session").encode())
 
 
+def sent_at_hour(sent_at: Any) -> int:
+    """The hour the keys of an envelope's ``sessions`` items are stored under: its ``sent_at``,
+    which their keys cover (the first of :data:`KEY_HOURS` when it does not read as a time)."""
+    try:
+        return hours_since_1970(parse_timestamp(sent_at))
+    except Drop:
+        return KEY_HOURS.start
+
+
 def aggregates_key(item: Item, index: int, sent_at: Any) -> uuid.UUID | None:
     """The delivery key of a ``sessions`` item: its bytes, its place in the envelope and the
     envelope's ``sent_at``. None (not deduplicated) without ``sent_at``: two flushes of the
@@ -392,6 +429,9 @@ def read_session(
         timestamp=timestamp,
         seq=0 if init else seq,
         key=session_key(payload, sent_at),
+        # As sent, before the drift correction: the same bytes delivered later (a replayed
+        # offline cache) are corrected by more, and must keep their hour.
+        key_hour=hours_since_1970(started - drift),
     )
 
 
@@ -401,6 +441,7 @@ def read_aggregates(
     drift: timedelta,
     result: Items,
     key: uuid.UUID | None = None,
+    key_hour: int | None = None,
 ) -> list[SessionUpdate]:
     """A ``sessions`` item (docs/health.md §6.4): one update per non-zero status count of
     each bucket. More than ``ENVELOPE_MAX_AGGREGATES`` buckets in the envelope is an
@@ -438,6 +479,7 @@ def read_aggregates(
                 did=did,
                 quantity=count,
                 key=key,
+                key_hour=key_hour,
             )
             for status, count in counts.items()
             if count
@@ -524,13 +566,18 @@ def read_items(envelope: Envelope, received: datetime) -> Items:
     result.event_id = event_id if isinstance(event_id, str) else None
     drift = clock_drift(envelope.headers, received)
     sent_at = envelope.headers.get("sent_at")
+    sent_hour: int | None = None
     for index, item in enumerate(envelope.items):
         try:
             if item.type == "session":
                 result.sessions.append(read_session(item, received, drift, sent_at))
             elif item.type == "sessions":
                 key = aggregates_key(item, index, sent_at)
-                result.sessions.extend(read_aggregates(item, received, drift, result, key))
+                if key is not None and sent_hour is None:
+                    sent_hour = sent_at_hour(sent_at)
+                result.sessions.extend(
+                    read_aggregates(item, received, drift, result, key, sent_hour)
+                )
             elif item.type == "event":
                 result.events.append(read_event(item, received, drift))
         except Drop as drop:

@@ -42,7 +42,15 @@ from ..models import (
     SessionUserSeen,
 )
 from ..services import release_create
-from .items import ERROR_STATUSES, MAX_SESSION_AGE, EventData, Items, SessionUpdate, did_uuid
+from .items import (
+    ERROR_STATUSES,
+    KEY_HOURS,
+    MAX_SESSION_AGE,
+    EventData,
+    Items,
+    SessionUpdate,
+    did_uuid,
+)
 from .periods import hour_of
 from .sketch import representative
 from .sql import (
@@ -89,6 +97,8 @@ class _Known:
         self.environments: dict[tuple[int, str], int] = {}
         self.releases: dict[tuple[int, str], int] = {}
         self.links: set[tuple[int, int, int]] = set()
+        #: Per project: whether it may hold delivery keys of their first form.
+        self.first_form_keys: dict[int, bool] = {}
         self.since = time.monotonic()
 
     def fresh(self) -> _Known:
@@ -247,13 +257,16 @@ def _store(
     )
     if sessions:
         key_statements: list[Statement] | None = None
+        if dedup and _may_hold_first_form_keys(project):
+            sessions, result.duplicates = _drop_first_form_duplicates(project, sessions)
         if dedup:
             keyed, unkeyed = _delivery_keys(sessions)
             if optimistic and sum(map(len, keyed.values())) + len(unkeyed) == len(sessions):
                 # No update repeats another of the envelope: assume none was stored before.
                 key_statements = _key_statements(project, keyed, received)
             else:
-                sessions, result.duplicates = _drop_duplicates(project, sessions, received)
+                sessions, duplicates = _drop_duplicates(project, sessions, received)
+                result.duplicates += duplicates
         _store_sessions(context, sessions, keys=key_statements)
         result.sessions_stored = sum(s.quantity for s in sessions if s.init)
     if events:
@@ -281,14 +294,15 @@ def _store(
 def _delivery_keys(
     sessions: Sequence[SessionUpdate],
 ) -> tuple[dict[uuid.UUID, list[SessionUpdate]], list[SessionUpdate]]:
-    """The updates per delivery key (docs/health.md §6.6), and those kept without a key.
+    """The updates per delivery key as stored (docs/health.md §6.6), and those kept without a
+    key.
 
     An individual update counts once per key; the counts of a ``sessions`` item share its
     key and are kept or dropped together; aggregates without a key are always kept."""
     keyed: dict[uuid.UUID, list[SessionUpdate]] = {}
     unkeyed: list[SessionUpdate] = []
     for update in sessions:
-        key = update.key if update.key is not None or update.aggregate else update.dedup_key()
+        key = update.stored_key()
         if key is not None:
             group = keyed.setdefault(key, [])
             if update.aggregate or not group:
@@ -319,6 +333,40 @@ def _drop_duplicates(
     (new,) = execute_together([_key_statements(project, keyed, received)])
     fresh_ids = {id(update) for key in new for update in keyed[key]}
     kept = [s for s in sessions if id(s) in fresh_ids or (s.aggregate and s.key is None)]
+    return kept, len(sessions) - len(kept)
+
+
+def _may_hold_first_form_keys(project: Project) -> bool:
+    """Whether the project may hold delivery keys stored in their first form, before they
+    began with their hour (docs/operations.md, upgrading): asked once a minute per process
+    (:data:`KNOWN_TTL`), two probes of the ends of the project's keys. Such keys are pruned
+    like the others, six days after they were received."""
+    known = _known.fresh().first_form_keys
+    holds = known.get(project.pk)
+    if holds is None:
+        first, end = (uuid.UUID(int=hour << 96) for hour in (KEY_HOURS.start, KEY_HOURS.stop))
+        keys = SessionUpdateKey.objects.filter(project=project)
+        holds = keys.filter(key__lt=first).exists() or keys.filter(key__gte=end).exists()
+        known[project.pk] = holds
+    return holds
+
+
+def _drop_first_form_duplicates(
+    project: Project, sessions: list[SessionUpdate]
+) -> tuple[list[SessionUpdate], int]:
+    """The updates whose key is not stored in its first form: those delivered before keys
+    began with their hour count once too."""
+    firsts = sorted({key for s in sessions if (key := s.first_form_key()) is not None})
+    stored: set[uuid.UUID] = set()
+    for start in range(0, len(firsts), 500):  # within any database's parameters
+        stored.update(
+            SessionUpdateKey.objects.filter(
+                project=project, key__in=firsts[start : start + 500]
+            ).values_list("key", flat=True)
+        )
+    if not stored:
+        return sessions, 0
+    kept = [s for s in sessions if s.first_form_key() not in stored]
     return kept, len(sessions) - len(kept)
 
 
