@@ -10,6 +10,8 @@ import pytest
 from django.db import connection
 from django.db.migrations.loader import MigrationLoader
 
+from accounts import ratelimits
+from accounts.models import RateLimitWindow
 from releases.health.sql import insert_new
 from releases.models import SessionUpdateKey
 from tests.factories import ProjectFactory
@@ -54,3 +56,19 @@ def test_0012_keeps_every_delivery_key_and_makes_it_the_primary_key():
     assert insert_new(
         SessionUpdateKey, ("project_id", "key", "received"), rows, keys=2, returning="key"
     ) == {fresh}
+
+
+@pytest.mark.postgresql
+def test_rate_limit_counts_are_unlogged_and_still_counted(settings):
+    """Migration 0003 of accounts: the counters' commits write no WAL to wait for."""
+    settings.RATELIMIT_STORE = "database"  # what PostgreSQL deployments use
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relpersistence FROM pg_class WHERE oid = %s::regclass",
+            [RateLimitWindow._meta.db_table],
+        )
+        assert cursor.fetchone() == ("u",)
+
+    assert ratelimits.hit("api_token", "42", ratelimits.Rate(1, 3600)) is None
+    assert ratelimits.hit("api_token", "42", ratelimits.Rate(1, 3600)) is not None
+    assert RateLimitWindow.objects.get(key__endswith=":42").count == 2
