@@ -338,9 +338,9 @@ def _drop_duplicates(
 
 def _may_hold_first_form_keys(project: Project) -> bool:
     """Whether the project may hold delivery keys stored in their first form, before they
-    began with their hour (docs/operations.md, upgrading): asked once a minute per process
+    began with their hour (docs/health.md §6.6): asked once a minute per process
     (:data:`KNOWN_TTL`), two probes of the ends of the project's keys. Such keys are pruned
-    like the others, six days after they were received."""
+    like the others, six days after they were received; no new one is made."""
     known = _known.fresh().first_form_keys
     holds = known.get(project.pk)
     if holds is None:
