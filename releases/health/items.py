@@ -566,15 +566,13 @@ def read_items(envelope: Envelope, received: datetime) -> Items:
     result.event_id = event_id if isinstance(event_id, str) else None
     drift = clock_drift(envelope.headers, received)
     sent_at = envelope.headers.get("sent_at")
-    sent_hour: int | None = None
+    sent_hour = sent_at_hour(sent_at) if sent_at is not None else None
     for index, item in enumerate(envelope.items):
         try:
             if item.type == "session":
                 result.sessions.append(read_session(item, received, drift, sent_at))
             elif item.type == "sessions":
                 key = aggregates_key(item, index, sent_at)
-                if key is not None and sent_hour is None:
-                    sent_hour = sent_at_hour(sent_at)
                 result.sessions.extend(
                     read_aggregates(item, received, drift, result, key, sent_hour)
                 )
