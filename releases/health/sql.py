@@ -71,7 +71,10 @@ def _array(values: Sequence[Any]) -> str:
     """A PostgreSQL array literal of one column's values: the common columns (all ids, UUIDs,
     times or text) without a call per value."""
     kinds = set(map(type, values))
-    if kinds <= {int, uuid.UUID}:
+    if kinds == {uuid.UUID}:
+        # Without hyphens, which PostgreSQL's uuid input accepts: a third of ``str``'s time.
+        items = ",".join([value.hex for value in values])
+    elif kinds <= {int, uuid.UUID}:
         items = ",".join(map(str, values))
     elif kinds == {datetime.datetime}:
         texts = {value: value.isoformat() for value in set(values)}
