@@ -48,7 +48,8 @@ class SessionUpdate:
     """One validated session update, or one status count of an aggregate bucket.
 
     Not changed once built, but not ``frozen``: a frozen dataclass sets each field through
-    ``object.__setattr__``, which triples the cost of building the hundred of an envelope."""
+    ``object.__setattr__``, which triples the cost of building an envelope's hundred updates
+    (docs/performance.md §6.8)."""
 
     release: str
     environment: str
