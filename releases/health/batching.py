@@ -22,7 +22,6 @@ The batch counts exactly what its envelopes would count one by one:
 from __future__ import annotations
 
 import threading
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -41,19 +40,19 @@ class _Batch:
     day: date
     received: datetime
     parts: list[Items] = field(default_factory=list)
-    keys: set[uuid.UUID] = field(default_factory=set)
+    keys: set[bytes] = field(default_factory=set)
     sessions: int = 0
     done: threading.Event = field(default_factory=threading.Event)
     result: storage.StoreResult | None = None
 
-    def admits(self, items: Items, keys: set[uuid.UUID], received: datetime) -> bool:
+    def admits(self, items: Items, keys: set[bytes], received: datetime) -> bool:
         return (
             received.date() == self.day
             and self.sessions + len(items.sessions) <= MAX_BATCH_SESSIONS
             and self.keys.isdisjoint(keys)
         )
 
-    def add(self, items: Items, keys: set[uuid.UUID], received: datetime) -> None:
+    def add(self, items: Items, keys: set[bytes], received: datetime) -> None:
         self.parts.append(items)
         self.keys |= keys
         self.sessions += len(items.sessions)

@@ -63,11 +63,12 @@ class SessionUpdate:
     timestamp: datetime | None = None
     seq: int | None = None
     quantity: int = 1
-    #: Delivery key (docs/health.md §6.6): a redelivery of the same update, or of the same
-    #: ``sessions`` item of the same envelope, has the same key. None: not deduplicated
-    #: (aggregates of an envelope without ``sent_at``), or :meth:`dedup_key` for updates
-    #: built without an envelope.
-    key: uuid.UUID | None = field(default=None, compare=False)
+    #: Delivery key (docs/health.md §6.6), the 16 bytes of a digest: a redelivery of the same
+    #: update, or of the same ``sessions`` item of the same envelope, has the same key. None:
+    #: not deduplicated (aggregates of an envelope without ``sent_at``), or :meth:`dedup_key`
+    #: for updates built without an envelope. Bytes rather than a ``UUID``, whose
+    #: constructor is Python code (docs/performance.md §6.9).
+    key: bytes | None = field(default=None, compare=False)
     #: The hour the key is stored under (:meth:`stored_key`), from the item as sent. None:
     #: the hour of ``started``.
     key_hour: int | None = field(default=None, compare=False)
@@ -80,21 +81,25 @@ class SessionUpdate:
     def errored(self) -> bool:
         return self.errors > 0 or self.status in ERROR_STATUSES
 
-    def stored_key(self) -> uuid.UUID | None:
-        """The delivery key as the keys' table holds it (docs/health.md §6.6): its first four
-        bytes replaced by its hour, so that the keys of the updates arriving together, which
-        started in the last hours, are neighbours in the table's index. None: not
-        deduplicated."""
-        key = self.first_form_key()
+    def stored_key(self) -> str | None:
+        """The delivery key as the keys' table holds it (docs/health.md §6.6), in hex: its
+        first four bytes replaced by its hour, so that the keys of the updates arriving
+        together, which started in the last hours, are neighbours in the table's index. None:
+        not deduplicated."""
+        key = self.key
         if key is None:
-            return None
+            if self.aggregate:
+                return None
+            key = self.dedup_key().bytes
         hour = self.key_hour if self.key_hour is not None else hours_since_1970(self.started)
-        return uuid.UUID(int=hour << 96 | key.int & _LOW_96_BITS)
+        return (hour.to_bytes(4, "big") + key[4:]).hex()
 
     def first_form_key(self) -> uuid.UUID | None:
         """The delivery key as keys were stored before :meth:`stored_key` (docs/health.md
         §6.6): :attr:`key`, or :meth:`dedup_key` for an update built without an envelope."""
-        return self.key if self.key is not None or self.aggregate else self.dedup_key()
+        if self.key is not None:
+            return uuid.UUID(bytes=self.key)
+        return None if self.aggregate else self.dedup_key()
 
     def dedup_key(self) -> uuid.UUID:
         """Identifies a delivered update: a re-delivery of the same state has the same key."""
@@ -321,18 +326,18 @@ def _framed(data: bytes) -> bytes:
     return len(data).to_bytes(8, "big") + data
 
 
-def _digest(*parts: Any) -> uuid.UUID:
+def _digest(*parts: Any) -> bytes:
     digest = hashlib.sha256()
     for part in parts:
         digest.update(_framed(part if isinstance(part, bytes) else _KEY_JSON.encode(part).encode()))
-    return uuid.UUID(bytes=digest.digest()[:16])
+    return digest.digest()[:16]
 
 
 #: The fields of a ``session`` item that make an update: its delivery key covers them as sent.
 _UPDATE_FIELDS = ("sid", "did", "seq", "init", "status", "errors", "started", "timestamp")
 
 
-def session_key(payload: dict[str, Any], sent_at: Any) -> uuid.UUID:
+def session_key(payload: dict[str, Any], sent_at: Any) -> bytes:
     """The delivery key of a ``session`` item (docs/health.md §6.6).
 
     Made of the fields as sent, not of the defaults filled in at receipt (``timestamp``, ``seq``
@@ -348,7 +353,7 @@ def session_key(payload: dict[str, Any], sent_at: Any) -> uuid.UUID:
         parts.append(sent_at)
     digest = hashlib.sha256(_SESSION_PREFIX)
     digest.update(_framed(_json_list(parts).encode()))
-    return uuid.UUID(bytes=digest.digest()[:16])
+    return digest.digest()[:16]
 
 
 #: What ``_digest("session", parts)`` hashes first: the same for every ``session`` item.
@@ -364,7 +369,7 @@ def sent_at_hour(sent_at: Any) -> int:
         return KEY_HOURS.start
 
 
-def aggregates_key(item: Item, index: int, sent_at: Any) -> uuid.UUID | None:
+def aggregates_key(item: Item, index: int, sent_at: Any) -> bytes | None:
     """The delivery key of a ``sessions`` item: its bytes, its place in the envelope and the
     envelope's ``sent_at``. None (not deduplicated) without ``sent_at``: two flushes of the
     same counts are then indistinguishable from one flush delivered twice."""
@@ -444,7 +449,7 @@ def read_aggregates(
     received: datetime,
     drift: timedelta,
     result: Items,
-    key: uuid.UUID | None = None,
+    key: bytes | None = None,
     key_hour: int | None = None,
 ) -> list[SessionUpdate]:
     """A ``sessions`` item (docs/health.md §6.4): one update per non-zero status count of

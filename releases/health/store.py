@@ -293,13 +293,13 @@ def _store(
 
 def _delivery_keys(
     sessions: Sequence[SessionUpdate],
-) -> tuple[dict[uuid.UUID, list[SessionUpdate]], list[SessionUpdate]]:
-    """The updates per delivery key as stored (docs/health.md §6.6), and those kept without a
-    key.
+) -> tuple[dict[str, list[SessionUpdate]], list[SessionUpdate]]:
+    """The updates per delivery key as stored (docs/health.md §6.6, in hex:
+    :meth:`SessionUpdate.stored_key`), and those kept without a key.
 
     An individual update counts once per key; the counts of a ``sessions`` item share its
     key and are kept or dropped together; aggregates without a key are always kept."""
-    keyed: dict[uuid.UUID, list[SessionUpdate]] = {}
+    keyed: dict[str, list[SessionUpdate]] = {}
     unkeyed: list[SessionUpdate] = []
     for update in sessions:
         key = update.stored_key()
@@ -313,7 +313,7 @@ def _delivery_keys(
 
 
 def _key_statements(
-    project: Project, keyed: dict[uuid.UUID, list[SessionUpdate]], received: datetime
+    project: Project, keyed: dict[str, list[SessionUpdate]], received: datetime
 ) -> list[Statement]:
     return insert_new_statements(
         SessionUpdateKey,
@@ -331,7 +331,7 @@ def _drop_duplicates(
     the keys."""
     keyed, _ = _delivery_keys(sessions)
     (new,) = execute_together([_key_statements(project, keyed, received)])
-    fresh_ids = {id(update) for key in new for update in keyed[key]}
+    fresh_ids = {id(update) for key in new for update in keyed[key.hex]}
     kept = [s for s in sessions if id(s) in fresh_ids or (s.aggregate and s.key is None)]
     return kept, len(sessions) - len(kept)
 
