@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -376,6 +376,12 @@ USERS_BY_ENVIRONMENT = Tally(SessionUserLast, groups=3, value="hour", counts=("u
 USERS_BY_RELEASE = Tally(ReleaseUserLast, groups=2, value="hour", counts=("users", "crashed"))
 
 
+#: The counts of a ``SessionRollup`` row, in the order ``_store_sessions`` keeps them.
+ROLLUP_COUNTS = ("updates", "sessions", "crashed", "abnormal", "unhandled", "errored")
+_UPDATES, _SESSIONS, _ERRORED = 0, 1, 5
+_STATUS_COUNTS = {"crashed": 2, "abnormal": 3, "unhandled": 4}
+
+
 @lru_cache(maxsize=65536)
 def _did_key(did: str) -> str:
     """The did as stored, as text: hashed, compared and written without Python calls (a
@@ -398,7 +404,8 @@ def _store_sessions(
     undoes the transaction (``store`` then drops duplicates first).
     """
     project_id = context.project.pk
-    counters: dict[tuple[int, int, datetime], Counter[str]] = defaultdict(Counter)
+    # (release, env, hour) -> the rollup's counts, in ROLLUP_COUNTS order.
+    counters: dict[tuple[int, int, datetime], list[int]] = {}
     # (release, env, hour, did); (release, env, did) -> [last hour, last crashed hour];
     # (env, did) -> last hour.
     users: set[tuple[int, int, datetime, str]] = set()
@@ -407,28 +414,39 @@ def _store_sessions(
     durations: Counter[tuple[int, int, datetime, int]] = Counter()
     errored_rows: dict[uuid.UUID, tuple[int, int, datetime]] = {}
     release_ids = context.releases
-    hours: dict[datetime, datetime] = {}
+    # One object per UTC hour, found by its fields: cheaper than working out and hashing a
+    # new datetime for each update (docs/performance.md §6.9).
+    hours: dict[tuple[int, int, int, int], datetime] = {}
 
     for update in sessions:
         release_id = release_ids[update.release]
         env_id = context.environments[update.environment]
         started = update.started
-        hour = hours.get(started)
-        if hour is None:
-            hour = hours[started] = hour_of(started)
+        if started.tzinfo is UTC:
+            wall = (started.year, started.month, started.day, started.hour)
+            hour = hours.get(wall)
+            if hour is None:
+                hour = hours[wall] = hour_of(started)
+        else:
+            hour = hour_of(started)
         key = (release_id, env_id, hour)
-        counter = counters[key]
-        counter["updates"] += 1
+        counts = counters.get(key)
+        if counts is None:
+            counts = counters[key] = [0] * len(ROLLUP_COUNTS)
+        counts[_UPDATES] += 1
+        quantity = update.quantity
         if update.init:
-            counter["sessions"] += update.quantity
+            counts[_SESSIONS] += quantity
         status = update.status
-        if status in ("crashed", "abnormal", "unhandled"):
-            counter[status] += update.quantity
-        if update.aggregate:
+        column = _STATUS_COUNTS.get(status)
+        if column is not None:
+            counts[column] += quantity
+        sid = update.sid
+        if sid is None:  # a count of an aggregate
             if status in ERROR_STATUSES:
-                counter["errored"] += update.quantity
-        elif update.errored and update.sid is not None:
-            errored_rows.setdefault(update.sid, key)
+                counts[_ERRORED] += quantity
+        elif update.errors > 0 or status in ERROR_STATUSES:
+            errored_rows.setdefault(sid, key)
         if update.did:
             did = _did_key(update.did)
             users.add((release_id, env_id, hour, did))
@@ -442,7 +460,7 @@ def _store_sessions(
             previous = project_seen.get((env_id, did))
             if previous is None or hour > previous:
                 project_seen[env_id, did] = hour
-        if status == "exited" and update.duration is not None and not update.aggregate:
+        if status == "exited" and update.duration is not None and sid is not None:
             # Stored as its bucket's value (within 1 %): rows per hour stay bounded.
             durations[release_id, env_id, hour, representative(round(update.duration * 1000))] += 1
 
@@ -457,7 +475,7 @@ def _store_sessions(
     if keys is not None and len(new_keys) < sum(statement.rows for statement in keys):
         raise _Redo()
     for sid in new_sids:
-        counters[errored_rows[sid]]["errored"] += 1
+        counters[errored_rows[sid]][_ERRORED] += 1
 
     # The same dids for all environments of a release: a did of two environments counts once.
     release_seen: dict[tuple[int, str], list[datetime | None]] = {}
@@ -471,20 +489,16 @@ def _store_sessions(
             if crashed_hour is not None and (latest[1] is None or crashed_hour > latest[1]):
                 latest[1] = crashed_hour
 
-    fields = ("updates", "sessions", "crashed", "abnormal", "unhandled", "errored")
     # Seven tables that do not depend on each other, and the users' counts that the seen rows
     # move: one round trip (sql.execute_together).
     writes: list[list[Statement]] = []
     writes.append(
         upsert_statements(
             SessionRollup,
-            ("project_id", "release_id", "environment_id", "hour", *fields),
-            [
-                (project_id, release_id, env_id, hour, *(counter[name] for name in fields))
-                for (release_id, env_id, hour), counter in counters.items()
-            ],
+            ("project_id", "release_id", "environment_id", "hour", *ROLLUP_COUNTS),
+            [(project_id, *key, *counts) for key, counts in counters.items()],
             keys=4,
-            add=fields,
+            add=ROLLUP_COUNTS,
         )
     )
     writes.append(
