@@ -32,7 +32,6 @@ MAX_SEQ = 2**64 - 1
 NIL_UUID = uuid.UUID(int=0)
 DID_NAMESPACE = uuid.UUID("b7a3b4c5-7f0e-4cd1-9b5d-2a8b3c4d5e6f")
 T = TypeVar("T")
-_LOW_96_BITS = (1 << 96) - 1
 #: The hours a stored delivery key can start with (:meth:`SessionUpdate.stored_key`): a stored
 #: key outside this range (a digest's first four bytes, 99.98 % of them) is of the first form.
 KEY_HOURS = range(262_968, 1_139_568)  # 2000-01-01 to 2100-01-01, UTC

@@ -377,7 +377,7 @@ USERS_BY_RELEASE = Tally(ReleaseUserLast, groups=2, value="hour", counts=("users
 
 
 #: The counts of a ``SessionRollup`` row, in the order ``_store_sessions`` keeps them.
-ROLLUP_COUNTS = ("updates", "sessions", "crashed", "abnormal", "unhandled", "errored")
+_ROLLUP_COUNTS = ("updates", "sessions", "crashed", "abnormal", "unhandled", "errored")
 _UPDATES, _SESSIONS, _ERRORED = 0, 1, 5
 _STATUS_COUNTS = {"crashed": 2, "abnormal": 3, "unhandled": 4}
 
@@ -404,7 +404,7 @@ def _store_sessions(
     undoes the transaction (``store`` then drops duplicates first).
     """
     project_id = context.project.pk
-    # (release, env, hour) -> the rollup's counts, in ROLLUP_COUNTS order.
+    # (release, env, hour) -> the rollup's counts, in _ROLLUP_COUNTS order.
     counters: dict[tuple[int, int, datetime], list[int]] = {}
     # (release, env, hour, did); (release, env, did) -> [last hour, last crashed hour];
     # (env, did) -> last hour.
@@ -432,7 +432,7 @@ def _store_sessions(
         key = (release_id, env_id, hour)
         counts = counters.get(key)
         if counts is None:
-            counts = counters[key] = [0] * len(ROLLUP_COUNTS)
+            counts = counters[key] = [0] * len(_ROLLUP_COUNTS)
         counts[_UPDATES] += 1
         quantity = update.quantity
         if update.init:
@@ -495,10 +495,10 @@ def _store_sessions(
     writes.append(
         upsert_statements(
             SessionRollup,
-            ("project_id", "release_id", "environment_id", "hour", *ROLLUP_COUNTS),
+            ("project_id", "release_id", "environment_id", "hour", *_ROLLUP_COUNTS),
             [(project_id, *key, *counts) for key, counts in counters.items()],
             keys=4,
-            add=ROLLUP_COUNTS,
+            add=_ROLLUP_COUNTS,
         )
     )
     writes.append(
