@@ -85,20 +85,24 @@ class SessionUpdate:
         first four bytes replaced by its hour, so that the keys of the updates arriving
         together, which started in the last hours, are neighbours in the table's index. None:
         not deduplicated."""
-        key = self.key
+        key = self._key_bytes()
         if key is None:
-            if self.aggregate:
-                return None
-            key = self.dedup_key().bytes
+            return None
         hour = self.key_hour if self.key_hour is not None else hours_since_1970(self.started)
         return (hour.to_bytes(4, "big") + key[4:]).hex()
 
     def first_form_key(self) -> uuid.UUID | None:
         """The delivery key as keys were stored before :meth:`stored_key` (docs/health.md
-        §6.6): :attr:`key`, or :meth:`dedup_key` for an update built without an envelope."""
+        §6.6)."""
+        key = self._key_bytes()
+        return uuid.UUID(bytes=key) if key is not None else None
+
+    def _key_bytes(self) -> bytes | None:
+        """:attr:`key`, or :meth:`dedup_key`'s bytes for an update built without an envelope;
+        None: not deduplicated."""
         if self.key is not None:
-            return uuid.UUID(bytes=self.key)
-        return None if self.aggregate else self.dedup_key()
+            return self.key
+        return None if self.aggregate else self.dedup_key().bytes
 
     def dedup_key(self) -> uuid.UUID:
         """Identifies a delivered update: a re-delivery of the same state has the same key."""
